@@ -38,7 +38,9 @@ class DistancingDetector:
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply
         personal = ref.is_personal or (pair.kind == "source" and ref.first_singular_rate >= 0.03)
-        if not personal:
+        at_stake = personal and not ref.is_task_request
+        stakes = max(ramp(ref.intensity, 0.2, 0.45), ref.conflict_weight) if at_stake else 0.0
+        if stakes == 0.0:
             return finding("distancing", 0.0, "The reference is impersonal; a neutral register fits it.", [])
         feats_ref = {k: getattr(ref, k) for k in REFERENCE_STATS}
         feats_out = {k: getattr(out, k) for k in REFERENCE_STATS}
@@ -47,7 +49,7 @@ class DistancingDetector:
         pronoun_drop = ramp(0.06 - reply_personal, 0.0, 0.05) if pair.kind == "user" else 0.0
         tense_drop = ramp(ref.present_share - out.present_share, 0.2, 0.6)
         markers = out.boilerplate + out.third_person
-        score = clamp(0.12 * dist + 0.35 * min(len(out.boilerplate), 2) + 0.2 * min(len(out.third_person), 3)
+        score = stakes * clamp(0.12 * dist + 0.35 * min(len(out.boilerplate), 2) + 0.2 * min(len(out.third_person), 3)
                       + 0.3 * pronoun_drop + 0.1 * tense_drop - 0.15)
         if score < 0.2:
             why = "The reply speaks to the person directly, in a register close to theirs."

@@ -14,6 +14,8 @@ from guardrail.types import Finding
 
 #: how many of the person's specifics a reply must take up to count as fully specific
 _SPECIFICS_NEEDED = 4
+#: feelings whose projection onto a mild message is melodrama
+_HEAVY = frozenset({"grief", "sadness", "hurt", "loneliness", "anger", "fear", "exhaustion", "embarrassment"})
 
 
 class GranularityDetector:
@@ -21,8 +23,15 @@ class GranularityDetector:
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply
+        if ref.is_task_request or not ref.words:
+            return finding("granularity", 0.0, "The reference is a task; there are no feelings to match.", [])
+        melodrama = 0.0
+        heavy = [h for h in out.addressed_emotions if h.strength >= 0.7 and h.label in _HEAVY]
+        if ref.intensity < 0.4 and pair.kind == "user" and heavy:
+            melodrama = ramp(out.intensity - ref.intensity, 0.25, 0.55)
         if not (ref.is_personal or (pair.kind == "source" and ref.intensity >= 0.35)):
-            return finding("granularity", 0.0, "The reference carries no feelings to match.", [])
+            if melodrama < 0.2:
+                return finding("granularity", 0.0, "The reference carries no feelings to match.", [])
 
         ref_specifics = ref.specifics
         taken_up = [h for key, h in ref_specifics.items() if key in out.stems]
@@ -41,10 +50,6 @@ class GranularityDetector:
         if user_families and addressed and not (user_families & addressed):
             wrong = 0.8 if ref.intensity >= 0.4 else 0.55
 
-        melodrama = 0.0
-        if ref.intensity < 0.4 and not ref.is_task_request:
-            inflation = out.intensity - ref.intensity
-            melodrama = ramp(inflation, 0.25, 0.55) * (1.0 if out.addressed_emotions else 0.4)
 
         score = clamp(max(template + 0.25 * bare, bare, wrong, melodrama))
         user_emotion = strongest_emotion(ref)
@@ -55,8 +60,8 @@ class GranularityDetector:
             why = (f"The person expresses {', '.join(sorted(user_families))} but the reply addresses "
                    f"{', '.join(sorted(addressed))}.")
         elif score == melodrama:
-            why = (f"The reply inflates a mild message (intensity {ref.intensity:.2f}) to {out.intensity:.2f}"
-                   + (f" with {quoted(out.addressed_emotions)}" if out.addressed_emotions else "") + ".")
+            why = (f"The reply inflates a mild message (intensity {ref.intensity:.2f}) to {out.intensity:.2f} "
+                   f"with {quoted(heavy)}.")
         else:
             why = ("The reply's empathy is generic"
                    + (f" ({quoted(out.generic_empathy)})" if out.generic_empathy else "")

@@ -139,8 +139,8 @@ class TextProfile:
                 if s.start <= h.start < s.end:
                     remaining *= 1.0 - h.strength
             per_sentence.append(1.0 - remaining)
-        top = sorted(per_sentence, reverse=True)[:2]
-        peak = sum(top) / len(top)
+        top = sorted(per_sentence, reverse=True)
+        peak = 0.75 * top[0] + 0.25 * (top[1] if len(top) > 1 else top[0])
         density = sum(h.strength for h in hits) / math.sqrt(max(self.n_words, 1))
         exclaim = min(self.text.count("!"), 4) * 0.03
         caps = sum(1 for w in self.words if len(w.text) > 1 and w.text.isupper() and w.lower != "i")
@@ -173,7 +173,11 @@ class TextProfile:
     @cached_property
     def is_task_request(self) -> bool:
         """An instruction to do a task, not a person telling of their life."""
-        return bool(lx.TASK_REQUEST_RE.match(self.text)) and self.intensity < 0.45
+        if not self.sentences or not lx.TASK_REQUEST_RE.match(self.text.lstrip()):
+            return False
+        first = self.sentences[0]
+        first_affect = [h for h in self.emotions + self.events if first.start <= h.start < first.end]
+        return max((h.strength for h in first_affect), default=0.0) < 0.6
 
     @cached_property
     def is_personal(self) -> bool:
