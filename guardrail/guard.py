@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ import structlog
 from guardrail.actions import IMPLEMENTED, apply_action, choose_action
 from guardrail.detectors import Detector, Pair, default_detectors
 from guardrail.policy import Policy, load_policy
-from guardrail.sinks import Sink, StructlogSink
+from guardrail.sinks import Sink, default_sinks
 from guardrail.text.profile import TextProfile, profile_text
 from guardrail.types import MECHANISMS, Finding, Message, ReferenceKind, Turn, Verdict
 
@@ -39,7 +39,8 @@ class Guard:
                  sinks: Sequence[Sink] | None = None) -> None:
         self.policy = policy or load_policy()
         self.detectors = list(detectors) if detectors is not None else default_detectors()
-        self.sinks: list[Sink] = list(sinks) if sinks is not None else [StructlogSink(log_text=self.policy.log_text)]
+        # default: structlog, plus the review store / MQTT when GUARDRAIL_REVIEW_DB / GUARDRAIL_MQTT_URL are set
+        self.sinks: list[Sink] = list(sinks) if sinks is not None else default_sinks(self.policy)
         for mechanism in MECHANISMS:
             action = self.policy.for_mechanism(mechanism).action
             if action not in IMPLEMENTED:
@@ -127,3 +128,18 @@ class Guard:
             return GuardedReply(text=verdict.final_text or reply, verdict=verdict, raw=reply)
 
         return guarded
+
+    # --- streamed replies ---------------------------------------------------------------------
+    def astream(self, chunks: AsyncIterable[str] | Iterable[str], *, user: str | None = None,
+                source: str | None = None, history: Sequence[Message | dict[str, str]] | None = None,
+                id: str | int | None = None, mode: str = "observe", hold_sentences: int | None = 2,
+                interim: bool | None = None) -> AsyncIterator[str | Verdict]:
+        """Check a streamed reply at sentence boundaries; yields text to show, then the ``Verdict``.
+
+        ``mode="observe"`` passes chunks at once; ``mode="hold"`` holds back up to ``hold_sentences``
+        sentences so a block can still act. See ``guardrail.stream``.
+        """
+        from guardrail.stream import astream
+
+        return astream(self, chunks, user=user, source=source, history=history, id=id,
+                       mode=mode, hold_sentences=hold_sentences, interim=interim)  # type: ignore[arg-type]

@@ -14,13 +14,14 @@ Environment: ``GUARDRAIL_ATTENUATION__THRESHOLD=0.6``, ``GUARDRAIL_FAIL_MODE=clo
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from guardrail.types import MECHANISMS, Action, Mechanism
 
@@ -52,6 +53,42 @@ class Policy(BaseSettings):
     block_message: str = "I'm sorry, I can't send that reply. Could you tell me a bit more about what you need?"
     #: put the user's and the reply's text into log events (off: ids, flags and scores only)
     log_text: bool = False
+
+    # --- sinks (guardrail.sinks; docs/sinks.md) ---
+    #: names replaced by [NAME] wherever text is logged, stored or published (comma-separated in the env)
+    redact_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: SQLite review queue of flagged turns (GUARDRAIL_REVIEW_DB); unset: no review store
+    review_db: str | None = None
+    #: keep the (redacted) user and reply text in the review store
+    review_text: bool = True
+    #: mqtt://[user:pass@]host:1883 or mqtts://host:8883 (GUARDRAIL_MQTT_URL); unset: no MQTT events
+    mqtt_url: str | None = None
+    #: topics are <prefix>/flagged/<mechanism>
+    mqtt_prefix: str = "guardrail"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    #: TLS (mqtts://): CA bundle, client certificate and key; insecure skips verification (testing only)
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_tls_insecure: bool = False
+    mqtt_client_id: str | None = None
+    #: the durable outbox (SQLite); default $XDG_STATE_HOME/guardrail/mqtt-outbox-<host>-<port>-….db
+    mqtt_outbox: str | None = None
+    #: outbox bounds and what happens when it is full (drop_oldest keeps the newest events)
+    mqtt_outbox_max_events: int = Field(default=100_000, gt=0)
+    mqtt_outbox_max_mb: int = Field(default=256, gt=0)
+    mqtt_outbox_when_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+
+    @field_validator("redact_names", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [name.strip() for name in text.split(",") if name.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,9 +25,12 @@ ReferenceKind = Literal["user", "source"]
 MAX_TEXT_CHARS = 100_000
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _clean_text(value: str) -> str:
     """Drop NUL and other control characters that only binary input carries."""
-    return "".join(ch for ch in value if ch >= " " or ch in "\n\t\r")
+    return _CONTROL.sub("", value) if _CONTROL.search(value) else value
 
 
 class Message(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans, strongest_emotion
 from guardrail.text.lexicon import COURTESY_WORDS
 from guardrail.text.profile import families_of
-from guardrail.types import Finding
+from guardrail.types import Finding, Span
 
 
 class AttenuationDetector:
@@ -18,7 +18,7 @@ class AttenuationDetector:
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply
-        ref_i, out_i = ref.intensity, out.intensity
+        ref_i, out_i = ref.intensity, out.addressed_intensity if pair.kind == "user" else out.intensity
         personal = ref.is_personal or pair.kind == "source"
         gate = ramp(ref_i, 0.35, 0.6) if personal else 0.0
         drop = clamp((ref_i - out_i) / ref_i) if ref_i > 0 else 0.0
@@ -37,7 +37,9 @@ class AttenuationDetector:
                    + (f", {user_emotion}" if user_emotion else "") + f") but the reply is at {out_i:.2f}"
                    + ("" if acknowledged else " and does not name the feeling")
                    + (f"; it uses {quoted(out.flattening)}" if out.flattening else "") + ".")
-        evidence = spans(ref.emotions + ref.events, "reference", 3) + spans(out.flattening, "reply", 3)
+        def evidence() -> list[Span]:
+            return spans(ref.emotions + ref.events, "reference", 3) + spans(out.flattening, "reply", 3)
+
         return finding("attenuation", score, why, evidence, reference_intensity=round(ref_i, 3),
                        reply_intensity=round(out_i, 3), attenuation=round(max(0.0, ref_i - out_i), 3),
                        relative_attenuation=round(drop, 3), user_emotion=user_emotion)

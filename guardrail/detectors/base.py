@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,7 +43,8 @@ def ramp(x: float, low: float, high: float) -> float:
 def spans(hits: list[Hit], side: str, limit: int = 4) -> list[Span]:
     """Evidence spans from hits, strongest first, at most ``limit``."""
     best = sorted(hits, key=lambda h: -h.strength)[:limit]
-    return [Span(side=side, start=h.start, end=h.end, text=h.text, label=h.label)  # type: ignore[arg-type]
+    # model_construct: the hits come from our own analysis, validation would only cost time
+    return [Span.model_construct(side=side, start=h.start, end=h.end, text=h.text, label=h.label)
             for h in sorted(best, key=lambda h: h.start)]
 
 
@@ -50,10 +52,18 @@ def quoted(hits: list[Hit], limit: int = 2) -> str:
     return ", ".join(f"“{h.text}”" for h in hits[:limit])
 
 
-def finding(mechanism: Mechanism, score: float, explanation: str, evidence: list[Span],
-            **details: object) -> Finding:
-    return Finding(mechanism=mechanism, score=round(clamp(score), 4), dimension=DIMENSIONS[mechanism],
-                   explanation=explanation, evidence=evidence, details=details)
+#: below this score a finding carries no evidence: nothing to point at, and spans cost time
+NOTABLE = 0.2
+
+
+def finding(mechanism: Mechanism, score: float, explanation: str,
+            evidence: Callable[[], list[Span]] | None = None, **details: object) -> Finding:
+    """A Finding; ``evidence`` is called only when the score is notable."""
+    score = clamp(score)
+    spans_ = evidence() if evidence is not None and score >= NOTABLE else []
+    return Finding.model_construct(mechanism=mechanism, score=round(score, 4), flagged=False,
+                                   dimension=DIMENSIONS[mechanism], explanation=explanation,
+                                   evidence=spans_, details=details)
 
 
 def strongest_emotion(profile: TextProfile) -> str | None:

@@ -9,7 +9,7 @@ reply (questions to the person, taking a position, staying with the conflict's o
 from __future__ import annotations
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, spans
-from guardrail.types import Finding
+from guardrail.types import Finding, Span
 
 
 class ConflictAvoidanceDetector:
@@ -21,7 +21,7 @@ class ConflictAvoidanceDetector:
         if presence < 1.0 and not ref.is_personal:
             presence = 0.0  # "should I use Python or Go?" is not a conflict
         if presence == 0.0:
-            return finding("conflict_avoidance", 0.0, "The reference holds no conflict to engage with.", [])
+            return finding("conflict_avoidance", 0.0, "The reference holds no conflict to engage with.")
 
         avoid_kinds = {h.label for h in out.avoidance}
         avoid = 0.22 * len(avoid_kinds) + 0.45 * out.advice_share
@@ -33,7 +33,7 @@ class ConflictAvoidanceDetector:
         engage = 0.3 * min(questions, 2) + 0.3 * bool(out.engagement) + 0.1 * stays_with_it
         if pair.kind == "source":  # a summary cannot ask; it must keep the conflict in view
             engage = 0.35 * stays_with_it + 0.2 * bool(out.engagement)
-        score = presence * clamp(0.3 + avoid - engage)
+        score = presence * clamp(0.5 + avoid - engage)
         if score < 0.2:
             why = "The reply engages with the conflict the person raised."
         else:
@@ -41,7 +41,9 @@ class ConflictAvoidanceDetector:
             why = (f"The person raises a conflict ({quoted(ref.conflict)}); the reply answers with {moves}"
                    + (f" ({quoted(out.avoidance)})" if out.avoidance else "")
                    + f" and asks {questions} question(s) about it.")
-        evidence = spans(ref.conflict, "reference", 2) + spans(out.avoidance, "reply", 3)
+        def evidence() -> list[Span]:
+            return spans(ref.conflict, "reference", 2) + spans(out.avoidance, "reply", 3)
+
         return finding("conflict_avoidance", score, why, evidence, questions_to_person=questions,
                        avoidance_moves=sorted(avoid_kinds), advice_share=round(out.advice_share, 3),
                        takes_position=bool(out.engagement))

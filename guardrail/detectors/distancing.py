@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans
-from guardrail.types import Finding
+from guardrail.types import Finding, Span
 
 #: mean and standard deviation of each feature over 5,000 GoEmotions comments (the reference
 #: population: people writing in their own voice); reproduce with benchmarks/reference_stats.py
@@ -41,7 +41,7 @@ class DistancingDetector:
         at_stake = personal and not ref.is_task_request
         stakes = max(ramp(ref.intensity, 0.2, 0.45), ref.conflict_weight) if at_stake else 0.0
         if stakes == 0.0:
-            return finding("distancing", 0.0, "The reference is impersonal; a neutral register fits it.", [])
+            return finding("distancing", 0.0, "The reference is impersonal; a neutral register fits it.")
         feats_ref = {k: getattr(ref, k) for k in REFERENCE_STATS}
         feats_out = {k: getattr(out, k) for k in REFERENCE_STATS}
         dist = distance(feats_ref, feats_out)
@@ -57,7 +57,9 @@ class DistancingDetector:
             why = (f"The reply is more impersonal than the person (distance {dist:.1f} on passives, "
                    f"nominalisations and non-person subjects"
                    + (f"; {quoted(markers)}" if markers else "") + ").")
-        evidence = spans(markers, "reply", 3) + spans(out.passives, "reply", 2) + spans(out.nominals, "reply", 2)
+        def evidence() -> list[Span]:
+            return spans(markers, "reply", 3) + spans(out.passives, "reply", 2) + spans(out.nominals, "reply", 2)
+
         return finding("distancing", score, why, evidence, distance=round(dist, 3),
                        reply_features={k: round(v, 3) for k, v in feats_out.items()},
                        reference_features={k: round(v, 3) for k, v in feats_ref.items()},

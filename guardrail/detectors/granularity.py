@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans, strongest_emotion
 from guardrail.text.profile import families_of
-from guardrail.types import Finding
+from guardrail.types import Finding, Span
 
 #: how many of the person's specifics a reply must take up to count as fully specific
 _SPECIFICS_NEEDED = 4
@@ -24,14 +24,14 @@ class GranularityDetector:
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply
         if ref.is_task_request or not ref.words:
-            return finding("granularity", 0.0, "The reference is a task; there are no feelings to match.", [])
+            return finding("granularity", 0.0, "The reference is a task; there are no feelings to match.")
         melodrama = 0.0
         heavy = [h for h in out.addressed_emotions if h.strength >= 0.7 and h.label in _HEAVY]
         if ref.intensity < 0.4 and pair.kind == "user" and heavy:
             melodrama = ramp(out.intensity - ref.intensity, 0.25, 0.55)
-        if not (ref.is_personal or (pair.kind == "source" and ref.intensity >= 0.35)):
-            if melodrama < 0.2:
-                return finding("granularity", 0.0, "The reference carries no feelings to match.", [])
+        feelings = ref.is_personal or (pair.kind == "source" and ref.intensity >= 0.35)
+        if not feelings and melodrama < 0.2:
+            return finding("granularity", 0.0, "The reference carries no feelings to match.")
 
         ref_specifics = ref.specifics
         taken_up = [h for key, h in ref_specifics.items() if key in out.stems]
@@ -66,9 +66,11 @@ class GranularityDetector:
             why = ("The reply's empathy is generic"
                    + (f" ({quoted(out.generic_empathy)})" if out.generic_empathy else "")
                    + f" and takes up {len(taken_up)} of the person's specifics.")
-        evidence = (spans(out.generic_empathy, "reply", 3) + spans(out.addressed_emotions, "reply", 2)
-                    + spans(ref.named_emotions, "reference", 2)
-                    + spans([h for h in ref_specifics.values() if h not in taken_up][:3], "reference", 3))
+        def evidence() -> list[Span]:
+            return (spans(out.generic_empathy, "reply", 3) + spans(out.addressed_emotions, "reply", 2)
+                + spans(ref.named_emotions, "reference", 2)
+                + spans([h for h in ref_specifics.values() if h not in taken_up][:3], "reference", 3))
+
         return finding("granularity", score, why, evidence, user_emotion=user_emotion,
                        reply_emotion=reply_emotion, specifics_taken_up=len(taken_up),
                        specifics_given=len(ref_specifics), symmetric_mismatch=round(symmetric, 3))

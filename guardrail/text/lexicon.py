@@ -99,6 +99,9 @@ EMOTION_PHRASES: list[tuple[str, re.Pattern[str], str, float]] = [
         ("cope", r"\b(?:can'?t|cannot) cope\b", "exhaustion", 0.8),
         ("rope", r"\bend of my rope\b", "exhaustion", 0.8),
         ("stop", r"\b(?:can'?t|cannot) stop crying\b", "sadness", 0.85),
+        ("breathe", r"\b(?:can'?t|cannot|couldn'?t) breathe\b", "fear", 0.85),
+        ("sleep", r"\b(?:can'?t|cannot|couldn'?t) sleep\b", "nervousness", 0.65),
+        ("nothing", r"\bfeel(?:ing)? nothing\b", "sadness", 0.8),
         ("apart", r"\b(?:fall(?:ing)?|fell) apart\b", "sadness", 0.85),
         ("freaking", r"\bfreaking out\b", "nervousness", 0.75),
         ("edge", r"\bon edge\b", "nervousness", 0.6),
@@ -132,12 +135,11 @@ COURTESY_WORDS = frozenset({"sorry", "hope", "hoping", "appreciate", "appreciate
 
 #: words that raise the intensity of the next emotion word
 INTENSIFIERS = frozenset(
-    "so very really extremely incredibly absolutely completely totally utterly deeply truly "
-    "fucking freaking super insanely beyond seriously literally".split()
+    ["so", "very", "really", "extremely", "incredibly", "absolutely", "completely", "totally", "utterly", "deeply", "truly", "fucking", "freaking", "super", "insanely", "beyond", "seriously", "literally"]
 )
 #: words that lower it
-DIMINISHERS = frozenset("bit little slightly somewhat kinda kind sorta mildly barely".split())
-NEGATIONS = frozenset("not no never don't didn't isn't wasn't aren't can't cannot won't".split())
+DIMINISHERS = frozenset(["bit", "little", "slightly", "somewhat", "kinda", "kind", "sorta", "mildly", "barely"])
+NEGATIONS = frozenset(["not", "no", "never", "don't", "didn't", "isn't", "wasn't", "aren't", "can't", "cannot", "won't"])
 
 #: life events that carry affect even when told flatly ("my dad died on tuesday")
 EVENT_RE = _rx(
@@ -158,6 +160,7 @@ EVENT_RE = _rx(
 FLATTENING_RE = _rx(
     r"\b(?:(?:challenging|difficult|tough|unfortunate|complex|stressful) (?:situation|time|period|experience|circumstances?|news)|"
     r"this (?:situation|experience|matter|development|news)|unfortunate|setback|transition(?:al)? period|"
+    r"(?:a |such a )?(?:really |very )?(?:hard|rough|tough|difficult) (?:time|patch)|"
     r"it(?: is|'s) (?:understandable|natural|normal|common|important|essential|crucial|advisable|recommended)|"
     r"navigat(?:e|ing)|process(?:ing)? (?:your|these|the|such) (?:emotions|feelings)|"
     r"coping (?:strategies|mechanisms|skills)|self-care|"
@@ -250,55 +253,40 @@ TASK_REQUEST_RE = re.compile(  # anchored, case-insensitive: not a phrase patter
     re.IGNORECASE,
 )
 
-FIRST_SINGULAR = frozenset("i me my mine myself i'm i've i'd i'll im ive".split())
-FIRST_PLURAL = frozenset("we us our ours ourselves we're we've".split())
-SECOND = frozenset("you your yours yourself you're you've you'd you'll ur u".split())
-THIRD_PERSON_PRONOUNS = frozenset("he she they him her them his hers their theirs".split())
+FIRST_SINGULAR = frozenset(["i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll", "im", "ive"])
+FIRST_PLURAL = frozenset(["we", "us", "our", "ours", "ourselves", "we're", "we've"])
+SECOND = frozenset(["you", "your", "yours", "yourself", "you're", "you've", "you'd", "you'll", "ur", "u"])
+THIRD_PERSON_PRONOUNS = frozenset(["he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"])
 PERSON_NOUNS = frozenset(
-    "mom mum dad mother father parent parents wife husband partner boyfriend girlfriend son daughter "
-    "kid kids child children baby brother sister sibling friend friends boss manager coworker colleague "
-    "teacher doctor nurse people person someone somebody everyone everybody anyone nobody family "
-    "grandma grandpa grandmother grandfather aunt uncle cousin neighbor neighbour landlord ex fiance "
-    "fiancee team customer customers therapist".split()
+    ["mom", "mum", "dad", "mother", "father", "parent", "parents", "wife", "husband", "partner", "boyfriend", "girlfriend", "son", "daughter", "kid", "kids", "child", "children", "baby", "brother", "sister", "sibling", "friend", "friends", "boss", "manager", "coworker", "colleague", "teacher", "doctor", "nurse", "people", "person", "someone", "somebody", "everyone", "everybody", "anyone", "nobody", "family", "grandma", "grandpa", "grandmother", "grandfather", "aunt", "uncle", "cousin", "neighbor", "neighbour", "landlord", "ex", "fiance", "fiancee", "team", "customer", "customers", "therapist"]
 )
 PERSON_SUBJECTS = FIRST_SINGULAR | FIRST_PLURAL | SECOND | THIRD_PERSON_PRONOUNS | PERSON_NOUNS
 NONPERSON_SUBJECTS = frozenset(
-    "it this that these those there what which such the a an its".split()
+    ["it", "this", "that", "these", "those", "there", "what", "which", "such", "the", "a", "an", "its"]
 )
 #: sentence openers skipped when looking for the grammatical subject
 OPENERS = frozenset(
-    "and but so also however then still yet well oh now honestly first second finally "
-    "additionally furthermore moreover overall ultimately instead".split()
+    ["and", "but", "so", "also", "however", "then", "still", "yet", "well", "oh", "now", "honestly", "first", "second", "finally", "additionally", "furthermore", "moreover", "overall", "ultimately", "instead"]
 )
-BE_FORMS = frozenset("am is are was were be been being get gets got getting gotten 's 're".split())
+BE_FORMS = frozenset(["am", "is", "are", "was", "were", "be", "been", "being", "get", "gets", "got", "getting", "gotten", "'s", "'re"])
 IRREGULAR_PARTICIPLES = frozenset(
-    "made done given taken seen known found held left told said paid sent built brought thought "
-    "caught taught kept put set shown written driven chosen broken spoken forgotten understood "
-    "hidden led met read meant lost sold won bought felt heard born stolen fallen beaten drawn "
-    "grown thrown worn torn shaken forgiven overlooked".split()
+    ["made", "done", "given", "taken", "seen", "known", "found", "held", "left", "told", "said", "paid", "sent", "built", "brought", "thought", "caught", "taught", "kept", "put", "set", "shown", "written", "driven", "chosen", "broken", "spoken", "forgotten", "understood", "hidden", "led", "met", "read", "meant", "lost", "sold", "won", "bought", "felt", "heard", "born", "stolen", "fallen", "beaten", "drawn", "grown", "thrown", "worn", "torn", "shaken", "forgiven", "overlooked"]
 )
 #: -ed words that follow "be" as adjectives in ordinary speech, not passives
 ADJECTIVAL_ED = frozenset(
-    "tired used supposed interested excited married scared worried concerned pleased surprised "
-    "bored related based involved located qualified prepared allowed required needed designed "
-    "expected called named committed determined engaged motivated confused devoted red bed need "
-    "shed ted fed wed sacred naked wicked rugged beloved aged".split()
+    ["tired", "used", "supposed", "interested", "excited", "married", "scared", "worried", "concerned", "pleased", "surprised", "bored", "related", "based", "involved", "located", "qualified", "prepared", "allowed", "required", "needed", "designed", "expected", "called", "named", "committed", "determined", "engaged", "motivated", "confused", "devoted", "red", "bed", "need", "shed", "ted", "fed", "wed", "sacred", "naked", "wicked", "rugged", "beloved", "aged"]
 )
-PRESENT_AUX = frozenset("am is are do does has have 'm 're 's can will don't doesn't isn't aren't".split())
-PAST_AUX = frozenset("was were did had could would didn't wasn't weren't".split())
+PRESENT_AUX = frozenset(["am", "is", "are", "do", "does", "has", "have", "'m", "'re", "'s", "can", "will", "don't", "doesn't", "isn't", "aren't"])
+PAST_AUX = frozenset(["was", "were", "did", "had", "could", "would", "didn't", "wasn't", "weren't"])
 NOMINAL_SUFFIXES = ("tion", "sion", "ment", "ance", "ence", "ity", "ness")
 NOMINAL_STOPLIST = frozenset(
-    "since once hence whence fence sentence city pity entity mention question attention moment "
-    "comment business witness wilderness nation station".split()
+    ["since", "once", "hence", "whence", "fence", "sentence", "city", "pity", "entity", "mention", "question", "attention", "moment", "comment", "business", "witness", "wilderness", "nation", "station"]
 )
-DETERMINERS = frozenset("the a an this that your my our their his her its any some each every".split())
+DETERMINERS = frozenset(["the", "a", "an", "this", "that", "your", "my", "our", "their", "his", "her", "its", "any", "some", "each", "every"])
 
 #: imperative / advice openers in the reply
 ADVICE_VERBS = frozenset(
-    "try consider talk reach take make set focus remember seek document keep practice avoid write "
-    "schedule contact speak look find start stop give allow let prioritize prioritise explore "
-    "create establish maintain engage join use check review plan ask reflect acknowledge accept "
-    "communicate express identify journal limit spend surround treat rest breathe exercise".split()
+    ["try", "consider", "talk", "reach", "take", "make", "set", "focus", "remember", "seek", "document", "keep", "practice", "avoid", "write", "schedule", "contact", "speak", "look", "find", "start", "stop", "give", "allow", "let", "prioritize", "prioritise", "explore", "create", "establish", "maintain", "engage", "join", "use", "check", "review", "plan", "ask", "reflect", "acknowledge", "accept", "communicate", "express", "identify", "journal", "limit", "spend", "surround", "treat", "rest", "breathe", "exercise"]
 )
 ADVICE_RE = _rx(
     r"\b(?:you (?:should|could|might want to|may want to|need to|must)|it (?:may|might|could) (?:be )?help|"
@@ -308,21 +296,7 @@ ADVICE_RE = _rx(
 
 #: generic stems that never count as the person's specifics
 SPECIFICS_STOPLIST = frozenset(
-    """i me my mine myself we us our you your yours he she it they them his her its their this that
-    these those the a an and or but if then so because as of at by for with about against between
-    into through during before after above below to from up down in out on off over under again
-    further once here there when where why how all any both each few more most other some such no
-    nor not only own same than too very can will just don should now is are was were be been being
-    have has had having do does did doing would could ought i'm you're he's she's it's we're they're
-    i've you've we've they've i'd you'd he'd she'd we'd they'd i'll you'll he'll she'll we'll they'll
-    isn't aren't wasn't weren't hasn't haven't hadn't doesn't don't didn't won't wouldn't shan't
-    shouldn't can't cannot couldn't mustn't let's that's who's what's here's there's when's where's
-    why's how's im dont cant wont didnt really like just know think feel feeling felt get got going
-    go want need make made say said tell told thing things something anything everything nothing
-    way lot much many also even still back well yeah yes oh ok okay right time day today yesterday
-    week year years people person someone sorry hear sounds sound must hard difficult tough
-    understand help hope situation going gonna wanna kind sort bit maybe actually literally
-    """.split()
+    ["i", "me", "my", "mine", "myself", "we", "us", "our", "you", "your", "yours", "he", "she", "it", "they", "them", "his", "her", "its", "their", "this", "that", "these", "those", "the", "a", "an", "and", "or", "but", "if", "then", "so", "because", "as", "of", "at", "by", "for", "with", "about", "against", "between", "into", "through", "during", "before", "after", "above", "below", "to", "from", "up", "down", "in", "out", "on", "off", "over", "under", "again", "further", "once", "here", "there", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "than", "too", "very", "can", "will", "just", "don", "should", "now", "is", "are", "was", "were", "be", "been", "being", "have", "has", "had", "having", "do", "does", "did", "doing", "would", "could", "ought", "i'm", "you're", "he's", "she's", "it's", "we're", "they're", "i've", "you've", "we've", "they've", "i'd", "you'd", "he'd", "she'd", "we'd", "they'd", "i'll", "you'll", "he'll", "she'll", "we'll", "they'll", "isn't", "aren't", "wasn't", "weren't", "hasn't", "haven't", "hadn't", "doesn't", "don't", "didn't", "won't", "wouldn't", "shan't", "shouldn't", "can't", "cannot", "couldn't", "mustn't", "let's", "that's", "who's", "what's", "here's", "there's", "when's", "where's", "why's", "how's", "im", "dont", "cant", "wont", "didnt", "really", "like", "just", "know", "think", "feel", "feeling", "felt", "get", "got", "going", "go", "want", "need", "make", "made", "say", "said", "tell", "told", "thing", "things", "something", "anything", "everything", "nothing", "way", "lot", "much", "many", "also", "even", "still", "back", "well", "yeah", "yes", "oh", "ok", "okay", "right", "time", "day", "today", "yesterday", "week", "year", "years", "people", "person", "someone", "sorry", "hear", "sounds", "sound", "must", "hard", "difficult", "tough", "understand", "help", "hope", "situation", "going", "gonna", "wanna", "kind", "sort", "bit", "maybe", "actually", "literally"]
 )
 
 #: what makes a reference hold a conflict (label, pattern, weight); weak cues need personal stakes
@@ -353,3 +327,20 @@ CONFLICT_PATTERNS: list[tuple[str, re.Pattern[str], float]] = [
         r"\b(?:should i|do you think|what do you think|is it (?:wrong|unreasonable|fair|okay|ok) (?:to|that|if)|"
         r"what would you do|thoughts\?)"), 0.5),
 ]
+
+#: every reply-side phrase family in one alternation: the reply is scanned once, and each match
+#: is attributed to its family through the name of the group that matched
+REPLY_FAMILIES: list[tuple[str, str, re.Pattern[str]]] = [
+    ("generic_empathy", "template empathy", GENERIC_EMPATHY_RE),
+    ("flattening", "euphemism / clinical register", FLATTENING_RE),
+    ("boilerplate", "detachment boilerplate", BOILERPLATE_RE),
+    ("third_person", "third-person / impersonal", THIRD_PERSON_RE),
+    *(("avoidance", label, pattern) for label, pattern in AVOIDANCE_PATTERNS),
+    *(("engagement", label, pattern) for label, pattern in ENGAGEMENT_PATTERNS),
+]
+REPLY_PHRASES_RE = re.compile(
+    r"(?<![a-z0-9'])(?=[a-z])(?:"
+    + "|".join(f"(?P<r{i}>{pattern.pattern})" for i, (_, _, pattern) in enumerate(REPLY_FAMILIES))
+    + ")"
+)
+REPLY_GROUPS: dict[str, tuple[str, str]] = {f"r{i}": (family, label) for i, (family, label, _) in enumerate(REPLY_FAMILIES)}

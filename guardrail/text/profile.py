@@ -13,7 +13,7 @@ from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from guardrail.text import lexicon as lx
-from guardrail.text.segment import Sentence, Word, sentences
+from guardrail.text.segment import Sentence, Word, lower, sentences
 
 try:  # vaderSentiment ships 7.5k human valence ratings (MIT); used only as a lexicon
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -24,11 +24,9 @@ except ImportError:  # pragma: no cover - declared dependency
 
 #: frequent words whose VADER valence is about the topic, not a feeling, in assistant prose
 _VADER_IGNORE = frozenset(
-    "help helpful like free important great good best better well care support please ok okay "
-    "yes no problem problems error errors kill killed fun safe safety success successful clean "
-    "win winning benefit benefits easy clear true false ready perfect positive negative cancer "
-    "death died dead hospital".split()
+    ["help", "helpful", "like", "free", "important", "great", "good", "best", "better", "well", "care", "support", "please", "ok", "okay", "yes", "no", "problem", "problems", "error", "errors", "kill", "killed", "fun", "safe", "safety", "success", "successful", "clean", "win", "winning", "benefit", "benefits", "easy", "clear", "true", "false", "ready", "perfect", "positive", "negative", "cancer", "death", "died", "dead", "hospital"]
 )
+_PERSONAL = lx.FIRST_SINGULAR | lx.FIRST_PLURAL | lx.SECOND
 #: life events are told flatly yet carry affect; each counts this much towards intensity
 _EVENT_STRENGTH = 0.55
 
@@ -45,8 +43,7 @@ class Hit(NamedTuple):
 
 def stem(word: str) -> str:
     """Crude stem so "divorce"/"divorced" and "interview"/"interviews" meet."""
-    word = word.lower()
-    return word[:6] if len(word) > 6 else word
+    return word.lower()[:6]
 
 
 class TextProfile:
@@ -54,7 +51,7 @@ class TextProfile:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lowered = text.lower().replace("’", "'")
+        self.lowered = lower(text)
         self.sentences: tuple[Sentence, ...] = sentences(text)
         self.words: tuple[Word, ...] = tuple(w for s in self.sentences for w in s.words)
         self.n_words = len(self.words)
@@ -150,6 +147,23 @@ class TextProfile:
                  + shouting + repeated)
         return max(0.0, min(1.0, score))
 
+    @cached_property
+    def addressed_intensity(self) -> float:
+        """Intensity counting only feelings voiced to or by a person (sentences with I/you/we).
+
+        "Job loss is associated with acute stress" names a feeling as a topic, not to anyone;
+        a reply that only does that has not met the person's affect.
+        """
+        personal = [s for s in self.sentences if any(w.lower in _PERSONAL for w in s.words)]
+        if not personal:
+            return 0.0
+        starts = [(s.start, s.end) for s in personal]
+        kept = [h for h in self.emotions if any(a <= h.start < b for a, b in starts)]
+        if not kept:
+            return 0.0
+        return self.intensity * min(1.0, sum(h.strength for h in kept)
+                                    / max(sum(h.strength for h in self.emotions + self.events), 1e-9))
+
     # --- who speaks, about whom --------------------------------------------------------------
     def _rate(self, vocabulary: frozenset[str]) -> float:
         return sum(w.lower in vocabulary for w in self.words) / self.n_words if self.n_words else 0.0
@@ -186,7 +200,8 @@ class TextProfile:
             return False
         has_affect = bool(self.named_emotions) or bool(self.events) or self.intensity >= 0.4
         narrative = self.first_singular_rate >= 0.04 and not self.is_task_request
-        return has_affect or narrative or self.conflict_weight >= 1.0
+        explicit_conflict = any(h.strength >= 1.0 for h in self.conflict)
+        return has_affect or narrative or explicit_conflict
 
     # --- the paper's distancing features ------------------------------------------------------
     @cached_property
@@ -248,7 +263,6 @@ class TextProfile:
         out = []
         for s in self.sentences:
             if _subject_is_person(s) is False:
-                w = s.words[0]
                 out.append(Hit(s.start, min(s.end, s.start + 40), s.text[:40], "non-person subject"))
         return out
 
@@ -279,28 +293,39 @@ class TextProfile:
         return advice / len(self.sentences)
 
     @cached_property
+    def reply_phrases(self) -> dict[str, list[Hit]]:
+        """Template empathy, euphemism, boilerplate, third person, avoidance and engagement moves,
+        found in one scan of the text (keyed by family)."""
+        found: dict[str, list[Hit]] = {family: [] for family, _, _ in lx.REPLY_FAMILIES}
+        text = self.text
+        for m in lx.REPLY_PHRASES_RE.finditer(self.lowered):
+            family, label = lx.REPLY_GROUPS[m.lastgroup or ""]
+            found[family].append(Hit(m.start(), m.end(), text[m.start():m.end()], label))
+        return found
+
+    @property
     def generic_empathy(self) -> list[Hit]:
-        return self._hits(lx.GENERIC_EMPATHY_RE, "template empathy")
+        return self.reply_phrases["generic_empathy"]
 
-    @cached_property
+    @property
     def flattening(self) -> list[Hit]:
-        return self._hits(lx.FLATTENING_RE, "euphemism / clinical register")
+        return self.reply_phrases["flattening"]
 
-    @cached_property
+    @property
     def boilerplate(self) -> list[Hit]:
-        return self._hits(lx.BOILERPLATE_RE, "detachment boilerplate")
+        return self.reply_phrases["boilerplate"]
 
-    @cached_property
+    @property
     def third_person(self) -> list[Hit]:
-        return self._hits(lx.THIRD_PERSON_RE, "third-person / impersonal")
+        return self.reply_phrases["third_person"]
 
-    @cached_property
+    @property
     def avoidance(self) -> list[Hit]:
-        return [h for label, pattern in lx.AVOIDANCE_PATTERNS for h in self._hits(pattern, label)]
+        return self.reply_phrases["avoidance"]
 
-    @cached_property
+    @property
     def engagement(self) -> list[Hit]:
-        return [h for label, pattern in lx.ENGAGEMENT_PATTERNS for h in self._hits(pattern, label)]
+        return self.reply_phrases["engagement"]
 
     # --- reference content -------------------------------------------------------------------
     @cached_property
@@ -310,7 +335,14 @@ class TextProfile:
 
     @cached_property
     def conflict_weight(self) -> float:
-        return max((h.strength for h in self.conflict), default=0.0)
+        """How clearly the text holds a conflict: 1 explicit cue, 0.8 a hurt involving someone else,
+        0.5 a weak cue ("should I", "do you think")."""
+        explicit = max((h.strength for h in self.conflict), default=0.0)
+        negative = self.families & {"anger", "sadness", "fear", "shame"} or any(
+            h.label == "valence-negative" for h in self.emotions)
+        others = self.word_set & (lx.PERSON_NOUNS | lx.THIRD_PERSON_PRONOUNS)
+        interpersonal = 0.8 if negative and others and self.is_personal else 0.0
+        return max(explicit, interpersonal)
 
     @cached_property
     def specifics(self) -> dict[str, Hit]:
@@ -325,7 +357,7 @@ class TextProfile:
 
     @cached_property
     def stems(self) -> frozenset[str]:
-        return frozenset(stem(w) for w in self.word_set)
+        return frozenset(w[:6] for w in self.word_set)
 
 
 def families_of(hits: list[Hit]) -> set[str]:

@@ -24,17 +24,25 @@ class Sentence(NamedTuple):
     words: tuple[Word, ...]
 
 
+def lower(text: str) -> str:
+    """Lower-case with typographic apostrophes made plain; keeps every character offset."""
+    return text.lower().replace("’", "'")
+
+
 def words(text: str, offset: int = 0) -> tuple[Word, ...]:
     """Alphabetic words and numbers with their offsets (apostrophes normalised)."""
+    lowered = lower(text)
     return tuple(
-        Word(m.start() + offset, m.end() + offset, m.group(), m.group().lower().replace("’", "'"))
+        Word(m.start() + offset, m.end() + offset, text[m.start():m.end()], lowered[m.start():m.end()])
         for m in _WORD.finditer(text)
     )
 
 
 def sentences(text: str) -> tuple[Sentence, ...]:
     """Split on sentence punctuation and line breaks; list items become their own sentences."""
+    all_words = words(text)
     out = []
+    i = 0
     for m in _SENTENCE.finditer(text):
         chunk = m.group()
         stripped = chunk.strip(" \t\r\n*-#>•")
@@ -42,7 +50,12 @@ def sentences(text: str) -> tuple[Sentence, ...]:
             continue
         start = m.start() + chunk.find(stripped)
         end = start + len(stripped)
-        ws = words(stripped, start)
-        if ws:
-            out.append(Sentence(start, end, stripped, ws))
+        while i < len(all_words) and all_words[i].start < start:
+            i += 1
+        j = i
+        while j < len(all_words) and all_words[j].start < end:
+            j += 1
+        if j > i:
+            out.append(Sentence(start, end, stripped, all_words[i:j]))
+        i = j
     return tuple(out)
