@@ -17,6 +17,8 @@ class Pair:
     reference: TextProfile
     reply: TextProfile
     kind: ReferenceKind = "user"
+    #: build evidence even for low linguistic scores (a learned scorer may still flag the turn)
+    full_evidence: bool = False
 
 
 class Detector(Protocol):
@@ -57,10 +59,11 @@ NOTABLE = 0.2
 
 
 def finding(mechanism: Mechanism, score: float, explanation: str,
-            evidence: Callable[[], list[Span]] | None = None, **details: object) -> Finding:
-    """A Finding; ``evidence`` is called only when the score is notable."""
+            evidence: Callable[[], list[Span]] | None = None, *, always: bool = False,
+            **details: object) -> Finding:
+    """A Finding; ``evidence`` is called only when the score is notable (or ``always``)."""
     score = clamp(score)
-    spans_ = evidence() if evidence is not None and score >= NOTABLE else []
+    spans_ = evidence() if evidence is not None and (always or score >= NOTABLE) else []
     return Finding.model_construct(mechanism=mechanism, score=round(score, 4), flagged=False,
                                    dimension=DIMENSIONS[mechanism], explanation=explanation,
                                    evidence=spans_, details=details)
