@@ -12,6 +12,7 @@ import structlog
 
 from guardrail.actions import IMPLEMENTED, apply_action, choose_action
 from guardrail.detectors import Detector, Pair, default_detectors
+from guardrail.models import load_scorer
 from guardrail.policy import Policy, load_policy
 from guardrail.sinks import Sink, default_sinks
 from guardrail.text.profile import TextProfile, profile_text
@@ -41,6 +42,7 @@ class Guard:
         self.detectors = list(detectors) if detectors is not None else default_detectors()
         # default: structlog, plus the review store / MQTT when GUARDRAIL_REVIEW_DB / GUARDRAIL_MQTT_URL are set
         self.sinks: list[Sink] = list(sinks) if sinks is not None else default_sinks(self.policy)
+        self.scorer = load_scorer(self.policy)
         for mechanism in MECHANISMS:
             action = self.policy.for_mechanism(mechanism).action
             if action not in IMPLEMENTED:
@@ -49,8 +51,11 @@ class Guard:
 
     # --- the reference side can be prepared while the LLM generates ---------------------------
     def prepare(self, reference: str) -> TextProfile:
-        """Analyse the reference now (cached), so only the reply is left for ``check``."""
-        return profile_text(reference[: self.policy.max_chars])
+        """Analyse (and encode) the reference now, cached, so only the reply is left for ``check``."""
+        text = reference[: self.policy.max_chars]
+        if self.scorer is not None:
+            self.scorer.encode(text)
+        return profile_text(text)
 
     # --- checking -----------------------------------------------------------------------------
     def check(self, user: str | None = None, response: str = "", *, source: str | None = None,
@@ -82,14 +87,17 @@ class Guard:
     def _verdict(self, turn: Turn, started: float) -> Verdict:
         limit = self.policy.max_chars
         kind: ReferenceKind = turn.reference_kind
-        pair = Pair(reference=self.prepare(turn.reference), reply=profile_text(turn.response[:limit]), kind=kind)
+        pair = Pair(reference=self.prepare(turn.reference), reply=profile_text(turn.response[:limit]), kind=kind,
+                    full_evidence=self.scorer is not None)
         findings: list[Finding] = []
         for detector in self.detectors:
-            rule = self.policy.for_mechanism(detector.mechanism)
-            if not rule.enabled:
+            if not self.policy.for_mechanism(detector.mechanism).enabled:
                 continue
-            found = detector.assess(pair)
-            findings.append(found.model_copy(update={"flagged": found.score >= rule.threshold}))
+            findings.append(detector.assess(pair))
+        if self.scorer is not None and findings:
+            findings = self.scorer.fuse(pair, findings)
+        findings = [f.model_copy(update={"flagged": f.score >= self.policy.for_mechanism(f.mechanism).threshold})
+                    for f in findings]
         flags = [f.mechanism for f in findings if f.flagged]
         action = choose_action(findings, self.policy)
         return Verdict(

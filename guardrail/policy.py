@@ -53,6 +53,13 @@ class Policy(BaseSettings):
     block_message: str = "I'm sorry, I can't send that reply. Could you tell me a bit more about what you need?"
     #: put the user's and the reply's text into log events (off: ids, flags and scores only)
     log_text: bool = False
+    #: the learned ONNX scorer: "auto" uses it when the model and onnxruntime are installed,
+    #: "on" requires it, "off" uses the linguistic detectors alone
+    model: Literal["auto", "on", "off"] = "auto"
+    #: where the model lives (default: onnx_models/ of this checkout, or $GUARDRAIL_MODEL_DIR)
+    model_dir: Path | None = None
+    #: onnxruntime threads per session
+    model_threads: int = Field(default=2, ge=1, le=64)
 
     # --- sinks (guardrail.sinks; docs/sinks.md) ---
     #: names replaced by [NAME] wherever text is logged, stored or published (comma-separated in the env)

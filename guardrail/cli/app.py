@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from guardrail.cli.render import demo_table, summary_table, verdict_panel
+from guardrail.cli.review import calibrate_command, review_app
 from guardrail.demo import DEMO_TURNS
 from guardrail.guard import Guard
 from guardrail.policy import PolicyError, load_policy
 from guardrail.scan import ScanSummary, scan_lines
+from guardrail.sinks import ReviewStoreError
 from guardrail.types import Turn
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -26,10 +28,11 @@ err = Console(stderr=True)
 PolicyOption = Annotated[Optional[Path], typer.Option("--policy", "-p", help="Policy TOML file.")]  # noqa: UP045
 
 
-def _guard(policy: Path | None) -> Guard:
+def _guard(policy: Path | None, *, sinks: bool = False) -> Guard:
+    """``sinks=True``: the policy's sinks (logs, GUARDRAIL_REVIEW_DB, GUARDRAIL_MQTT_URL); else none."""
     try:
-        return Guard(load_policy(policy), sinks=[])
-    except PolicyError as exc:
+        return Guard(load_policy(policy), sinks=None if sinks else [])
+    except (PolicyError, ReviewStoreError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
@@ -123,7 +126,11 @@ def serve(
     except ImportError:
         err.print("[red]error:[/red] the proxy needs the extra: pip install 'empathy-guardrail[proxy]'")
         raise typer.Exit(2) from None
-    run(upstream=upstream, host=host, port=port, guard=_guard(policy))
+    run(upstream=upstream, host=host, port=port, guard=_guard(policy, sinks=True))
+
+
+app.add_typer(review_app, name="review")
+app.command("calibrate")(calibrate_command)
 
 
 def main() -> None:

@@ -6,11 +6,11 @@ a log line, a review-store row and an MQTT message about one turn can be matched
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
 import weakref
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from guardrail.sinks.context import current_conversation
@@ -33,17 +33,32 @@ def top_mechanism(verdict: Verdict) -> Mechanism | None:
     return max(verdict.flags, key=lambda m: verdict.scores.get(m, 0.0))
 
 
+_NUMBER = (bool, int, float)
+
+
 def _safe_details(details: dict[str, Any]) -> dict[str, Any]:
-    """Numbers only: detector details may quote the texts, which stay out unless text is on."""
-    out: dict[str, Any] = {}
-    for key, value in details.items():
-        if isinstance(value, bool | int | float):
-            out[key] = value
-        elif isinstance(value, dict):
-            nested = _safe_details(value)
-            if nested:
-                out[key] = nested
-    return out
+    """Top-level numbers only: detector details may quote the texts, which stay out unless text is on."""
+    return {k: v for k, v in details.items() if type(v) in _NUMBER}
+
+
+def _redact_details(value: Any, red: Any) -> Any:
+    """Details with text on: strings (which may quote the texts) redacted, at any depth."""
+    if isinstance(value, str):
+        return red(value)
+    if isinstance(value, dict):
+        return {k: _redact_details(v, red) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_details(v, red) for v in value]
+    return value
+
+
+def new_event_id() -> str:
+    """A random UUID4 as 32 hex digits.
+
+    From the module-level generator (seeded from the OS, re-seeded in forked children): cheaper
+    than ``uuid.uuid4()``'s system call, and as unique.
+    """
+    return uuid.UUID(int=random.getrandbits(128), version=4).hex
 
 
 class FlagEvent:
@@ -55,29 +70,30 @@ class FlagEvent:
     def __init__(self, turn: Turn, verdict: Verdict) -> None:
         self.turn = turn
         self.verdict = verdict
-        self.event_id = uuid.uuid4().hex
         self.created = time.time()
-        conversation = getattr(turn, "conversation_id", None) or current_conversation()
-        self.conversation_id = None if conversation is None else str(conversation)
+        self.event_id = new_event_id()
+        self.conversation_id = current_conversation()
         self.mechanism = top_mechanism(verdict)
         self.kind: EventKind = "flagged" if verdict.flags else "error"
         self._memo: dict[Any, Any] = {}
 
     @property
     def created_at(self) -> str:
-        """ISO 8601, UTC, milliseconds."""
+        """ISO 8601, UTC, milliseconds: ``2026-05-01T12:00:00.000Z``."""
         iso = self._memo.get("iso")
         if iso is None:
-            iso = datetime.fromtimestamp(self.created, UTC).isoformat(timespec="milliseconds")
+            seconds, millis = divmod(int(self.created * 1000), 1000)
+            iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
             self._memo["iso"] = iso
         return str(iso)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, *, ts: bool = True) -> dict[str, Any]:
         """The fields every sink carries: ids, mechanisms, scores, action, latency (no text)."""
         v = self.verdict
-        event: dict[str, Any] = {
-            "event_id": self.event_id,
-            "ts": self.created_at,
+        event: dict[str, Any] = {"event_id": self.event_id}
+        if ts:
+            event["ts"] = self.created_at
+        event.update({
             "kind": self.kind,
             "conversation_id": self.conversation_id,
             "turn_id": v.id,
@@ -86,7 +102,7 @@ class FlagEvent:
             "scores": dict(v.scores),
             "action": v.action,
             "latency_ms": v.latency_ms,
-        }
+        })
         if v.error is not None:
             event["error"] = v.error
         return event
@@ -110,12 +126,11 @@ class FlagEvent:
         red = redactor or (lambda s: s)
         out: list[dict[str, Any]] = []
         for f in self.verdict.findings:
-            item: dict[str, Any] = {"mechanism": f.mechanism, "score": round(f.score, 4), "flagged": f.flagged,
-                                    "dimension": f.dimension}
+            item: dict[str, Any] = {"mechanism": f.mechanism, "score": round(f.score, 4), "flagged": f.flagged}
             if with_text:
                 item["explanation"] = red(f.explanation)
                 item["evidence"] = [{"side": s.side, "text": red(s.text), "label": s.label} for s in f.evidence]
-                item["details"] = f.details
+                item["details"] = _redact_details(f.details, red)
             else:
                 item["details"] = _safe_details(f.details)
             out.append(item)

@@ -10,12 +10,14 @@ Topic: ``<prefix>/flagged/<mechanism>`` where mechanism is the turn's highest-sc
 (``guardrail/flagged/attenuation``); turns the guard failed to score go to ``<prefix>/error``.
 Payload (JSON)::
 
-    {"schema": 1, "event_id": "9f0c…", "ts": "2026-05-01T12:00:00.000+00:00", "kind": "flagged",
+    {"schema": 1, "event_id": "019a…", "ts": "2026-05-01T12:00:00.000Z", "kind": "flagged",
      "conversation_id": "conv-42", "turn_id": "7", "mechanism": "attenuation",
      "flags": ["attenuation", "granularity"], "scores": {"attenuation": 0.81, …},
-     "action": "flag", "latency_ms": 3.2, "findings": [{"mechanism": …, "score": …, …}]}
+     "action": "flag", "latency_ms": 3.2}
 
-plus ``reference``/``response`` (redacted) when text logging is on.
+plus ``findings`` (per mechanism: score, flagged, numeric details) with ``findings=True``, and
+``reference``/``response`` and the findings' explanations and evidence, all redacted, when text
+logging is on (``log_text``).
 
 Start-up (``start()``, done by ``Guard()`` when ``GUARDRAIL_MQTT_URL`` is set) raises
 :class:`MqttConfigError` for a malformed URL, a host that does not resolve, unreadable TLS files,
@@ -31,6 +33,7 @@ import atexit
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import random
 import socket
@@ -51,6 +54,11 @@ from guardrail.sinks.redact import Redactor
 from guardrail.types import Turn, Verdict
 
 _log = structlog.get_logger("guardrail.mqtt")
+#: paho-mqtt's own messages (via aiomqtt); the sink reports connection trouble itself, so only
+#: critical ones show unless this logger is given a lower level
+_paho_log = logging.getLogger("guardrail.mqtt.paho")
+if _paho_log.level == logging.NOTSET:
+    _paho_log.setLevel(logging.CRITICAL)
 
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
 
@@ -130,6 +138,24 @@ def default_outbox_path(target: MqttTarget) -> Path:
     return base / f"mqtt-outbox-{safe}-{target.port}-{tag}.db"
 
 
+def _at_exit(callback: Any) -> None:
+    """Run ``callback`` at interpreter exit, early enough to still deliver.
+
+    aiomqtt connects through the event loop's default executor, and ``concurrent.futures`` refuses
+    new work once interpreter shutdown begins — before plain ``atexit`` handlers run. Hooks
+    registered with ``threading._register_atexit`` run before that (newest first), so the sink can
+    still connect and flush; ``atexit`` is the fallback.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(callback)
+            return
+        except RuntimeError:  # shutdown already under way
+            pass
+    atexit.register(callback)
+
+
 def _classify(exc: BaseException) -> tuple[bool, str]:
     """(fatal at start-up?, human-readable reason) for a failed connection attempt."""
     from aiomqtt.exceptions import MqttConnectError
@@ -170,6 +196,7 @@ class MqttSink:
         max_bytes: int = 256 * 1024 * 1024,
         when_full: WhenFull = "drop_oldest",
         log_text: bool = False,
+        findings: bool = False,
         redactor: Redactor | None = None,
         redact_names: list[str] | None = None,
         qos: int = 1,
@@ -201,6 +228,7 @@ class MqttSink:
         self.tls_insecure = tls_insecure
         self.client_id = client_id
         self.log_text = log_text
+        self.findings = findings
         self.redactor = redactor if redactor is not None else Redactor(redact_names or ())
         self.qos = qos
         self.connect_timeout = connect_timeout
@@ -231,7 +259,11 @@ class MqttSink:
         self.published = 0  # acknowledged by the broker, by this process
         self.connects = 0
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.close(timeout=0)  # release the outbox file
+                raise
 
     # --- reply path --------------------------------------------------------------------------
     def topic_for(self, event: FlagEvent) -> str:
@@ -239,7 +271,8 @@ class MqttSink:
 
     def payload_for(self, event: FlagEvent) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": SCHEMA_VERSION, **event.summary()}
-        data["findings"] = event.findings(with_text=self.log_text, redactor=self.redactor)
+        if self.findings or self.log_text:
+            data["findings"] = event.findings(with_text=self.log_text, redactor=self.redactor)
         if self.log_text:
             reference, reply = event.texts(self.redactor)
             data["reference_kind"] = event.turn.reference_kind
@@ -293,7 +326,7 @@ class MqttSink:
             _log.warning("guardrail.mqtt_unreachable", broker=self.target.display, error=reason,
                          pending=self.outbox.stats().pending,
                          note="events wait in the outbox and are sent when the broker is back")
-        atexit.register(self._atexit)
+        _at_exit(self._atexit)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not self.target.tls:
@@ -315,7 +348,7 @@ class MqttSink:
         deadline = time.monotonic() + timeout
         self._poke()
         while True:
-            if self.outbox.stats().pending == 0:
+            if self.outbox.empty():
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -329,7 +362,9 @@ class MqttSink:
         if self._closed:
             return
         timeout = self.close_timeout if timeout is None else timeout
-        if self._thread is not None and self.connected and timeout > 0:
+        # wait for delivery while the broker is up (or was at start: the connection may be coming up)
+        alive = self._thread is not None and self._thread.is_alive()
+        if alive and timeout > 0 and (self.connected or self._probe_error is None):
             self.flush(timeout)
         self._stopping = True
         self._poke()
@@ -366,7 +401,7 @@ class MqttSink:
             self.target.host, self.target.port, username=self.target.username, password=self.target.password,
             identifier=self.client_id, tls_context=self._ssl, tls_insecure=True if self.tls_insecure else None,
             timeout=self.connect_timeout, keepalive=self.keepalive, max_inflight_messages=self.batch_size,
-            clean_session=True,
+            clean_session=True, logger=_paho_log,
         )
         client.pending_calls_threshold = self.batch_size + 10
         return client
@@ -401,9 +436,11 @@ class MqttSink:
                 await maintenance
 
     async def _maintain(self, every: float = 2.0) -> None:
-        """Checkpoint the outbox's write-ahead log off the reply path, also while the broker is down."""
+        """Off the reply path, also while the broker is down: re-count the outbox (other processes
+        may share it) and checkpoint its write-ahead log."""
         while True:
             await asyncio.sleep(every)
+            await asyncio.to_thread(self.outbox.refresh)
             if self._lock.held:
                 await asyncio.to_thread(self.outbox.checkpoint)
 
@@ -418,22 +455,23 @@ class MqttSink:
     async def _publish_forever(self) -> None:
         backoff = self.backoff_min
         down_since: float | None = None
-        warned = False
+        warned_at = -1e9
         try:
             while not self._stopping:
                 if not self._lock.acquire():  # another process publishes this outbox; stand by
                     await self._sleep(1.0)
                     continue
+                connected_at = time.monotonic()
+                published_before = self.published
                 try:
                     async with self._client() as client:
                         self.connected = True
                         self.connects += 1
-                        backoff = self.backoff_min
                         if down_since is not None:
                             _log.info("guardrail.mqtt_reconnected", broker=self.target.display,
                                       outage_s=round(time.monotonic() - down_since, 2),
                                       pending=self.outbox.stats().pending)
-                        down_since, warned = None, False
+                            down_since = None
                         await self._drain(client)
                 except Exception as exc:
                     if self._stopping:
@@ -441,16 +479,19 @@ class MqttSink:
                     fatal, reason = _classify(exc)
                     if down_since is None:
                         down_since = time.monotonic()
-                    if not warned:
-                        warned = True
-                        _log.warning("guardrail.mqtt_disconnected", broker=self.target.display, error=reason,
-                                     pending=self.outbox.stats().pending, retry_s=round(backoff, 2))
-                    if fatal:
-                        _log.error("guardrail.mqtt_rejected", broker=self.target.display, error=reason)
+                    now = time.monotonic()
+                    if now - warned_at >= 30.0:  # at most one warning every 30 s while it flaps
+                        warned_at = now
+                        _log.log(logging.ERROR if fatal else logging.WARNING, "guardrail.mqtt_disconnected",
+                                 broker=self.target.display, error=reason, pending=self.outbox.stats().pending,
+                                 retry_s=round(backoff, 2))
                 finally:
                     self.connected = False
                 if self._stopping:
                     break
+                # a connection that worked (delivered, or stayed up a while) starts the backoff afresh
+                if self.published > published_before or time.monotonic() - connected_at > 10.0:
+                    backoff = self.backoff_min
                 await self._sleep(backoff * (0.5 + random.random() / 2))
                 backoff = min(backoff * 2, self.backoff_max)
         finally:
@@ -503,7 +544,7 @@ class MqttSink:
             everything.cancel()
             with contextlib.suppress(BaseException):
                 await everything
-        acked = [r.seq for r, t in zip(rows, tasks, strict=True)
+        acked = [r for r, t in zip(rows, tasks, strict=True)
                  if t.done() and not t.cancelled() and t.exception() is None]
         if acked:
             self.outbox.ack(acked)

@@ -1,8 +1,8 @@
 """A durable, bounded outbox: a SQLite (WAL) queue between the guard and a message broker.
 
-``put`` runs on the reply path: one small transaction, no fsync (``synchronous=NORMAL``), so an
-event is on disk before ``emit`` returns and survives a crash or kill of the process; after a
-power cut the last moments may be lost (pass ``synchronous="FULL"`` to fsync every event, at a
+``put`` runs on the reply path: one committed INSERT, no fsync (``synchronous=NORMAL``), so an
+event is in the file before ``emit`` returns and survives a crash or kill of the process; after
+a power cut the last moments may be lost (pass ``synchronous="FULL"`` to fsync every event, at a
 cost of milliseconds). ``peek``/``ack`` run on the publisher: rows stay until the broker has
 acknowledged them, so delivery is at-least-once (consumers dedupe on ``event_id``).
 
@@ -45,18 +45,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS outbox_meta (
     id        INTEGER PRIMARY KEY CHECK (id = 0),
-    events    INTEGER NOT NULL,
-    bytes     INTEGER NOT NULL,
     dropped   INTEGER NOT NULL,
     delivered INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO outbox_meta VALUES (0, 0, 0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS outbox_ins AFTER INSERT ON outbox BEGIN
-    UPDATE outbox_meta SET events = events + 1, bytes = bytes + length(NEW.payload) WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS outbox_del AFTER DELETE ON outbox BEGIN
-    UPDATE outbox_meta SET events = events - 1, bytes = bytes - length(OLD.payload) WHERE id = 0;
-END;
+INSERT OR IGNORE INTO outbox_meta VALUES (0, 0, 0);
 """
 
 
@@ -113,6 +105,9 @@ class Outbox:
             if fresh:
                 conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             conn.executescript(_SCHEMA)
+            self._events, self._bytes = 0, 0
+            self._put_events, self._put_bytes = 0, 0  # ever put by this instance (for ``refresh``)
+            self._refreshed_at = 0.0
             # no checkpoints on the reply path: the publisher runs them (``checkpoint``)
             conn.execute("PRAGMA wal_autocheckpoint=0")
             reader = _connect(self.path, synchronous)
@@ -120,53 +115,78 @@ class Outbox:
             raise OutboxError(f"cannot open the MQTT outbox {self.path}: {exc}") from exc
         self._conn = conn
         self._reader = reader
+        self._refresh()
 
     # --- reply path --------------------------------------------------------------------------
     def put(self, event_id: str, topic: str, payload: bytes) -> bool:
-        """Queue one event durably; False when the bound made it drop this event."""
+        """Queue one event durably (one INSERT, committed); False when the bound dropped it."""
         size = len(payload)
         dropped = 0
-        queued = True
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if self.when_full == "drop_newest":
-                    events, used = conn.execute("SELECT events, bytes FROM outbox_meta WHERE id = 0").fetchone()
-                    if events >= self.max_events or used + size > self.max_bytes:
-                        queued, dropped = False, 1
-                if queued:
-                    conn.execute("INSERT INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
-                                 (event_id, topic, payload, time.time()))
-                    if self.when_full == "drop_oldest":
-                        dropped, queued = self._trim(conn, event_id)
-                if dropped:
-                    conn.execute("UPDATE outbox_meta SET dropped = dropped + ? WHERE id = 0", (dropped,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        if dropped:
-            self._warn_full(dropped)
+            if self._events >= self.max_events or self._bytes + size > self.max_bytes:
+                dropped = self._make_room(size)
+                if dropped < 0:  # drop_newest, or an event bigger than the whole bound
+                    self._count_dropped(1)
+                    queued = False
+                else:
+                    queued = True
+            else:
+                queued = True
+            if queued:
+                self._conn.execute("INSERT INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+                                   (event_id, topic, payload, time.time()))
+                self._events += 1
+                self._bytes += size
+                self._put_events += 1
+                self._put_bytes += size
+        if dropped or not queued:
+            self._warn_full(max(dropped, 1))
         return queued
 
-    def _trim(self, conn: sqlite3.Connection, event_id: str) -> tuple[int, bool]:
-        events, used = conn.execute("SELECT events, bytes FROM outbox_meta WHERE id = 0").fetchone()
-        if events <= self.max_events and used <= self.max_bytes:
-            return 0, True
-        dropped = 0
-        # oldest first, in small batches, until both bounds hold (the new event last of all)
-        while events > self.max_events or used > self.max_bytes:
-            excess = max(events - self.max_events, 1)
-            rows = conn.execute("SELECT seq, length(payload) FROM outbox ORDER BY seq LIMIT ?",
-                                (min(excess, 1000),)).fetchall()
-            if not rows:
-                break
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq, _ in rows])
-            dropped += len(rows)
-            events, used = conn.execute("SELECT events, bytes FROM outbox_meta WHERE id = 0").fetchone()
-        still_there = conn.execute("SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (event_id,)).fetchone()
-        return dropped, still_there is not None
+    def _refresh(self) -> None:
+        """Exact counts (other processes may share the file); caller holds ``_lock``."""
+        events, used = self._conn.execute("SELECT count(*), total(length(payload)) FROM outbox").fetchone()
+        self._events, self._bytes = int(events), int(used)
+        self._refreshed_at = time.monotonic()
+
+    def _make_room(self, size: int) -> int:
+        """Apply the when-full policy for an event of ``size`` bytes: rows deleted, or -1 to drop the new one."""
+        if time.monotonic() - self._refreshed_at > 1.0:  # counting is O(n): at most once a second when full
+            self._refresh()
+        if self._events < self.max_events and self._bytes + size <= self.max_bytes:
+            return 0
+        if self.when_full == "drop_newest" or size > self.max_bytes:
+            return -1
+        # drop_oldest: free 1% headroom at once so the next puts are plain inserts again
+        need_events = self._events - self.max_events + max(1, self.max_events // 100)
+        need_bytes = self._bytes + size - self.max_bytes
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted, freed = 0, 0
+            while deleted < need_events or freed < need_bytes:
+                rows = conn.execute("SELECT seq, length(payload) FROM outbox ORDER BY seq LIMIT 500").fetchall()
+                if not rows:
+                    break
+                take = []
+                for seq, length in rows:
+                    if deleted >= need_events and freed >= need_bytes:
+                        break
+                    take.append(seq)
+                    deleted += 1
+                    freed += length
+                conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(take))})", take)
+            conn.execute("UPDATE outbox_meta SET dropped = dropped + ? WHERE id = 0", (deleted,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._events -= deleted
+        self._bytes -= freed
+        return deleted
+
+    def _count_dropped(self, n: int) -> None:
+        self._conn.execute("UPDATE outbox_meta SET dropped = dropped + ? WHERE id = 0", (n,))
 
     def _warn_full(self, dropped: int) -> None:
         now = time.monotonic()
@@ -184,24 +204,32 @@ class Outbox:
                                         (limit,)).fetchall()
         return [Pending(seq, event_id, topic, bytes(payload)) for seq, event_id, topic, payload in rows]
 
-    def ack(self, seqs: list[int]) -> None:
-        """The broker has these: delete them."""
-        if not seqs:
+    def ack(self, done: list[Pending]) -> None:
+        """The broker has these: delete them (one short transaction, contiguous ranges)."""
+        if not done:
             return
+        seqs = sorted(p.seq for p in done)
+        ranges: list[tuple[int, int]] = []
+        for seq in seqs:
+            if ranges and seq == ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], seq)
+            else:
+                ranges.append((seq, seq))
+        freed = sum(len(p.payload) for p in done)
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                before = conn.execute("SELECT events FROM outbox_meta WHERE id = 0").fetchone()[0]
-                for start in range(0, len(seqs), 500):
-                    chunk = seqs[start:start + 500]
-                    conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
-                after = conn.execute("SELECT events FROM outbox_meta WHERE id = 0").fetchone()[0]
-                conn.execute("UPDATE outbox_meta SET delivered = delivered + ? WHERE id = 0", (before - after,))
+                deleted = 0
+                for low, high in ranges:
+                    deleted += conn.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (low, high)).rowcount
+                conn.execute("UPDATE outbox_meta SET delivered = delivered + ? WHERE id = 0", (deleted,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._events = max(0, self._events - deleted)
+            self._bytes = max(0, self._bytes - (freed if deleted == len(done) else 0))
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file without blocking writers (PASSIVE)."""
@@ -214,10 +242,31 @@ class Outbox:
             self._conn.execute("PRAGMA incremental_vacuum")
         self.checkpoint()
 
-    def stats(self) -> OutboxStats:
+    def refresh(self) -> None:
+        """Re-count what is queued (other processes may share the file); the publisher does it periodically.
+
+        Counts on the read connection, so ``put`` is not held up while a large backlog is counted;
+        what was put meanwhile is added back, so the bound stays close (it is approximate).
+        """
+        with self._lock:
+            put_events, put_bytes = self._put_events, self._put_bytes
         with self._read_lock:
-            events, used, dropped, delivered = self._reader.execute(
-                "SELECT events, bytes, dropped, delivered FROM outbox_meta WHERE id = 0").fetchone()
+            events, used = self._reader.execute("SELECT count(*), total(length(payload)) FROM outbox").fetchone()
+        with self._lock:
+            self._events = int(events) + self._put_events - put_events
+            self._bytes = int(used) + self._put_bytes - put_bytes
+            self._refreshed_at = time.monotonic()
+
+    def empty(self) -> bool:
+        with self._read_lock:
+            return self._reader.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+
+    def stats(self) -> OutboxStats:
+        """Exact numbers (counts the queue: use ``empty()`` to poll)."""
+        with self._read_lock:
+            events, used = self._reader.execute("SELECT count(*), total(length(payload)) FROM outbox").fetchone()
+            dropped, delivered = self._reader.execute(
+                "SELECT dropped, delivered FROM outbox_meta WHERE id = 0").fetchone()
         return OutboxStats(pending=int(events), bytes=int(used), dropped=int(dropped), delivered=int(delivered))
 
     def __len__(self) -> int:

@@ -25,6 +25,7 @@ PHONE = re.compile(
     """,
     re.VERBOSE,
 )
+_DIGIT = re.compile(r"\d")
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
@@ -41,7 +42,7 @@ class Redactor:
     """Callable that returns ``text`` with personal data replaced by placeholders."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        cleaned = sorted({n.strip() for n in names if n and n.strip()}, key=len, reverse=True)
+        cleaned = sorted({n.strip() for n in names if n and n.strip()}, key=lambda n: (-len(n), n))
         self.names: tuple[str, ...] = tuple(cleaned)
         self._names = (
             re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in cleaned) + r")(?!\w)", re.IGNORECASE)
@@ -51,9 +52,11 @@ class Redactor:
     def __call__(self, text: str | None) -> str | None:
         if not text:
             return text
-        text = EMAIL.sub("[EMAIL]", text)
-        text = CARD.sub("[CARD]", text)
-        text = PHONE.sub(_phone, text)
+        if "@" in text:
+            text = EMAIL.sub("[EMAIL]", text)
+        if _DIGIT.search(text):
+            text = CARD.sub("[CARD]", text)
+            text = PHONE.sub(_phone, text)
         if self._names is not None:
             text = self._names.sub("[NAME]", text)
         return text

@@ -11,19 +11,26 @@ threshold is too high.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from guardrail.sinks.events import event_for, wants_event
+import structlog
+
+from guardrail.sinks.events import FlagEvent, event_for, wants_event
 from guardrail.sinks.redact import Redactor
 from guardrail.types import MECHANISMS, Mechanism, Turn, Verdict
+
+_log = structlog.get_logger("guardrail.review")
 
 Label = Literal["confirmed", "rejected"]
 LABELS: tuple[Label, ...] = ("confirmed", "rejected")
@@ -117,37 +124,117 @@ def _connect(path: str | Path) -> sqlite3.Connection:
 
 
 class ReviewStore:
-    """SQLite review queue; use as a sink and to read and label what it recorded."""
+    """SQLite review queue; use as a sink and to read and label what it recorded.
+
+    As a sink it stays off the reply path: ``emit`` hands the turn to a writer thread (started on
+    first use), which redacts, serialises and inserts in batches, one transaction per batch. At
+    most ``queue_max`` turns wait in memory (beyond that new ones are dropped with a warning);
+    ``flush()`` waits for the writer, ``close()`` (also run at exit) flushes and closes.
+    """
 
     def __init__(self, path: str | Path, *, store_text: bool = True, redactor: Redactor | None = None,
-                 redact_names: Sequence[str] = ()) -> None:
+                 redact_names: Sequence[str] = (), queue_max: int = 10_000) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.store_text = store_text
         self.redactor = redactor if redactor is not None else Redactor(redact_names)
+        self.queue_max = queue_max
+        self.dropped = 0
         self._lock = threading.Lock()
+        self._pending: deque[FlagEvent] = deque()
+        self._wake = threading.Event()
+        self._busy = False
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._closed = False
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path)
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise ReviewStoreError(f"cannot open review store {self.path}: {exc}") from exc
 
     # --- sink --------------------------------------------------------------------------------
     def emit(self, turn: Turn, verdict: Verdict) -> None:
         if not wants_event(verdict):
             return
-        ev = event_for(turn, verdict)
+        if self._closed:
+            raise ReviewStoreError(f"review store {self.path} is closed")
+        if len(self._pending) >= self.queue_max:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                _log.warning("guardrail.review_queue_full", path=str(self.path), dropped=self.dropped)
+            return
+        self._pending.append(event_for(turn, verdict))
+        if self._writer is None:
+            self._start_writer()
+        self._wake.set()
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="guardrail-review-writer", daemon=True)
+                self._writer.start()
+                atexit.register(self.close)
+
+    def _row(self, ev: FlagEvent) -> tuple[Any, ...]:
+        verdict, turn = ev.verdict, ev.turn
         reference, response = ev.texts(self.redactor) if self.store_text else (None, None)
         findings = ev.findings(with_text=self.store_text, redactor=self.redactor)
-        row = (ev.event_id, ev.created, ev.created_at, ev.kind, ev.conversation_id,
-               None if verdict.id is None else str(verdict.id), ev.mechanism, json.dumps(verdict.flags),
-               json.dumps(verdict.scores), verdict.action, verdict.latency_ms, verdict.error,
-               turn.reference_kind, reference, response, json.dumps(findings, ensure_ascii=False, default=str))
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO flagged VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        return (ev.event_id, ev.created, ev.created_at, ev.kind, ev.conversation_id,
+                None if verdict.id is None else str(verdict.id), ev.mechanism, json.dumps(verdict.flags),
+                json.dumps(verdict.scores), verdict.action, verdict.latency_ms, verdict.error,
+                turn.reference_kind, reference, response, json.dumps(findings, ensure_ascii=False, default=str))
 
-    def close(self) -> None:
+    def _write_loop(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self._pending:
+                self._busy = True  # before popping: flush() waits for popped turns too
+                batch: list[FlagEvent] = []
+                while self._pending and len(batch) < 500:
+                    batch.append(self._pending.popleft())
+                try:
+                    self._write(batch)
+                except Exception as exc:  # keep writing later turns
+                    _log.error("guardrail.review_store_error", path=str(self.path), error=repr(exc),
+                               lost=len(batch))
+                finally:
+                    self._busy = False
+            if self._closing:
+                return
+
+    def _write(self, batch: list[FlagEvent]) -> None:
+        rows = [self._row(ev) for ev in batch]
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO flagged VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every turn emitted so far is in the file (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while self._pending or self._busy:
+            if time.monotonic() >= deadline or self._writer is None or not self._writer.is_alive():
+                return not (self._pending or self._busy)
+            time.sleep(0.001)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closing = True
+        if self._writer is not None:
+            self._wake.set()
+            self._writer.join(timeout)
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.close)
+        self._closed = True
         with self._lock:
             self._conn.close()
 

@@ -1,6 +1,7 @@
 """One structlog JSON event per flagged turn: ids, mechanisms, scores, latency; text only on request.
 
-The event (``guardrail.flagged`` at WARNING, ``guardrail.error`` at ERROR) carries ``event_id``,
+The event (``guardrail.flagged`` at WARNING; ``guardrail.error`` at ERROR for a turn the guard
+could not score, with the error) carries ``event_id``,
 ``conversation_id``, ``turn_id``, ``mechanism`` (the highest-scoring flag), ``flags``, ``scores``,
 ``action`` and ``latency_ms``. With ``log_text=True`` it also carries the reference and the reply,
 redacted (e-mails, phone numbers, card-like numbers, configured names).
@@ -56,9 +57,8 @@ class StructlogSink:
         if not wants_event(verdict):
             return
         ev = event_for(turn, verdict)
-        event = ev.summary()
-        event.pop("kind")
-        event.pop("ts")  # the logger adds its own timestamp
+        event = ev.summary(ts=False)  # the logger adds its own timestamp
+        del event["kind"]
         if self.log_text:
             reference, reply = ev.texts(self.redactor)
             event["reference_kind"] = turn.reference_kind
@@ -66,7 +66,7 @@ class StructlogSink:
             event["response"] = reply
         if self.findings:
             event["findings"] = ev.findings(with_text=self.log_text, redactor=self.redactor)
-        if verdict.flagged:
+        if verdict.flags:
             self.logger.warning("guardrail.flagged", **event)
         else:
             self.logger.error("guardrail.error", **event)

@@ -47,7 +47,10 @@ class Broker:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {workdir}/",
-                 "autosave_interval 1", "max_queued_messages 100000", "log_dest stderr"]
+                 "autosave_interval 1", "max_queued_messages 100000", "max_inflight_messages 100",
+                 "log_dest stderr"]
+        if os.geteuid() == 0:
+            lines.insert(0, "user root")  # else mosquitto drops to its own user, which cannot read tmp_path
         if users:
             pwfile = workdir / "passwd"
             pwfile.write_text("")
