@@ -1,23 +1,32 @@
-"""Per-turn latency of the linguistic detectors (and, once shipped, the ONNX encoder).
+"""Per-turn latency of the guard on this machine: linguistic detectors, and the learned scorer.
 
-    python benchmarks/latency.py [--runs 2000]
+    python benchmarks/latency.py [--runs 2000] [--model-runs 300]
 
-Measures, in one process: the reply-side analysis + all four detectors for a ~150-word reply
-(the reference is prepared beforehand, as ``Guard.wrap`` does while the LLM generates), and the
-full cold check (both sides analysed) for comparison. Reports median and p95 in milliseconds.
+Linguistic: reply-side analysis + the four detectors for a ~150-word reply (the reference is
+prepared beforehand, as ``Guard.wrap`` does while the LLM generates), and a cold check of both
+sides. Learned: reply-side encoding of a 128-token reply + all heads with the shipped int8 ONNX
+model; in the same run, for comparison, the same encoder as fp32 ONNX (optimised, not quantised;
+exported by training/export.py into training/checkpoints/onnx) and in PyTorch eager (when torch and
+transformers are installed). Medians and p95 in milliseconds, ratios against int8.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from guardrail import Guard, load_policy
+from guardrail.detectors import Pair, default_detectors
 from guardrail.text.profile import profile_text
 
+ROOT = Path(__file__).resolve().parent.parent
+FP32 = ROOT / "training" / "checkpoints" / "onnx" / "encoder_fp32_opt.onnx"
 USER = ("my dad died on tuesday. heart attack, he was 58. i keep picking up my phone to text him and then i "
         "remember and just fall apart. my sister wants me to help plan the funeral and i can't even think")
 REPLY_150 = (
@@ -32,8 +41,8 @@ REPLY_150 = (
 )
 
 
-def measure(fn, runs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    for _ in range(50):
+def measure(fn: Callable[[], object], runs: int, warmup: int = 20) -> dict[str, float]:
+    for _ in range(warmup):
         fn()
     samples = []
     for _ in range(runs):
@@ -41,37 +50,101 @@ def measure(fn, runs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return {"median_ms": round(statistics.median(samples), 4),
-            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 4), "runs": runs}
+    return {"median_ms": round(statistics.median(samples), 3),
+            "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 3), "runs": runs}
+
+
+def linguistic(runs: int) -> dict[str, object]:
+    guard = Guard(load_policy(model="off"), sinks=[])
+    guard.prepare(USER)
+    counter = iter(range(10**9))  # a fresh reply each run: nothing comes from the cache
+
+    def reply_side() -> None:
+        guard.check(user=USER, response=f"{REPLY_150} ({next(counter)})")
+
+    def cold() -> None:
+        n = next(counter)
+        guard.check(user=f"{USER} ({n})", response=f"{REPLY_150} ({n})")
+
+    return {"reply_words": len(REPLY_150.split()), "reply_side": measure(reply_side, runs),
+            "cold_both_sides": measure(cold, runs)}
+
+
+def learned(runs: int, threads: int) -> dict[str, object] | None:
+    try:
+        from guardrail.models.learned import LearnedScorer
+        from guardrail.models.manifest import model_dir
+    except ImportError:
+        return None
+    if not (model_dir() / "manifest.json").is_file():
+        return None
+    int8 = LearnedScorer(threads=threads, cache_size=1)
+    ids = int8.tokenizer.encode(REPLY_150, add_special_tokens=False).ids[:126]
+    reply = int8.tokenizer.decode(ids)  # 126 word pieces + [CLS] [SEP] = 128 tokens
+    detectors = default_detectors()
+    pair = Pair(profile_text(USER), profile_text(reply), full_evidence=True)
+    findings = [d.assess(pair) for d in detectors]
+    int8.encode(USER)
+
+    def scorer_step(scorer: LearnedScorer) -> Callable[[], object]:
+        def step() -> object:
+            scorer._cache.pop(reply, None)  # the reply is new every turn; the reference is cached
+            return scorer.predict(pair, findings)
+        return step
+
+    encoder_file = int8.directory / int8.manifest.files["encoder_int8"].path
+    report: dict[str, object] = {
+        "tokens": len(ids) + 2, "threads": threads,
+        "model_file_mb": round(encoder_file.stat().st_size / 2**20, 1),
+        "int8_onnx": measure(scorer_step(int8), runs),
+    }
+    if FP32.is_file():
+        fp32 = LearnedScorer(threads=threads, cache_size=1, encoder_path=FP32)
+        fp32.encode(USER)
+        report["fp32_onnx"] = measure(scorer_step(fp32), runs)
+    report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads)
+    base = report["int8_onnx"]["median_ms"]  # type: ignore[index]
+    for key in ("fp32_onnx", "pytorch_eager_fp32"):
+        if isinstance(report.get(key), dict):
+            report[key]["x_int8"] = round(report[key]["median_ms"] / base, 2)  # type: ignore[index]
+    return report
+
+
+def _torch_eager(ids: list[int], runs: int, threads: int) -> dict[str, float] | str:
+    """The same encoder architecture in PyTorch eager (fine-tuned weights if a checkpoint exists)."""
+    try:
+        import torch
+
+        from training.train import Encoder, base_model_dir
+    except ImportError:
+        return "torch/transformers not installed (training extras)"
+    torch.set_num_threads(threads)
+    encoder = Encoder(base_model_dir(), frozen=6)
+    checkpoint = ROOT / "training" / "checkpoints" / "run" / "best.pt"
+    if checkpoint.is_file():
+        encoder.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["encoder"])
+    encoder.eval()
+    x = torch.tensor([[101, *ids, 102]])
+    mask = torch.ones_like(x)
+
+    def step() -> object:
+        with torch.no_grad():
+            return encoder.top(encoder.bottom(x, mask), mask)
+
+    return measure(step, runs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--model-runs", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    guard = Guard(load_policy(), sinks=[])
-    guard.prepare(USER)
-
-    def reply_side() -> None:
-        profile_text.cache_clear()
-        guard.prepare(USER)  # re-prepared outside the timed part below
-    # time only the reply side: clear the cache of the reply by making it unique per run
-    counter = iter(range(10**9))
-
-    def warm_reference_check() -> None:
-        guard.check(user=USER, response=REPLY_150 + f" ({next(counter)})")
-
-    def cold_check() -> None:
-        n = next(counter)
-        guard.check(user=USER + f" ({n})", response=REPLY_150 + f" ({n})")
-
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-        "reply_words": len(REPLY_150.split()),
-        "linguistic_reply_side": measure(warm_reference_check, args.runs),
-        "linguistic_cold_both_sides": measure(cold_check, args.runs),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "linguistic": linguistic(args.runs),
+        "learned": learned(args.model_runs, args.threads) or "no model installed",
     }
-    del reply_side
     print(json.dumps(report, indent=2))
     return 0
 

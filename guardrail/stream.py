@@ -33,7 +33,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -59,9 +59,10 @@ _TAIL_CHARS = frozenset(_TERMINATORS + _CLOSERS)
 #: else, or a line break
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=[^.!?…\"'”’)\]])|\n")
 
-#: the profile's lists of hits that are local to a sentence and can be put together from parts
-_MERGEABLE = ("emotions", "events", "passives", "nominals", "nonperson_subjects", "questions", "generic_empathy",
-              "flattening", "boilerplate", "third_person", "avoidance", "engagement", "conflict")
+#: profile features that are lists of hits (or lists of hits by key): each hit lies inside one
+#: sentence, so the reply's list is the parts' lists put together, shifted to reply offsets
+_HIT_LIST = "list[Hit]"
+_HIT_LISTS_BY_KEY = "dict[str, list[Hit]]"
 
 
 class _Part:
@@ -107,20 +108,36 @@ class _AssembledProfile(TextProfile):
             out.extend(h._replace(start=h.start + off, end=h.end + off) for h in hits)
         return out
 
+    def _merged_by_key(self, name: str) -> dict[str, list[Hit]]:
+        out: dict[str, list[Hit]] = {}
+        for part in self._parts:
+            off = part.offset
+            by_key: dict[str, list[Hit]] = getattr(part.profile, name)
+            for key, hits in by_key.items():
+                out.setdefault(key, []).extend(h._replace(start=h.start + off, end=h.end + off) for h in hits)
+        return out
 
-def _merged_property(name: str) -> cached_property[list[Hit]]:
-    def merged(self: _AssembledProfile) -> list[Hit]:
-        return self._merged(name)
+
+def _merged_property(name: str, by_key: bool) -> cached_property[Any]:
+    def merged(self: _AssembledProfile) -> Any:
+        return self._merged_by_key(name) if by_key else self._merged(name)
 
     merged.__name__ = name
-    prop: cached_property[list[Hit]] = cached_property(merged)
+    prop: cached_property[Any] = cached_property(merged)
     prop.__set_name__(_AssembledProfile, name)
     return prop
 
 
-for _name in _MERGEABLE:  # only the lists the profile still has; anything else falls back to a full pass
-    if isinstance(TextProfile.__dict__.get(_name), cached_property):
-        setattr(_AssembledProfile, _name, _merged_property(_name))
+# Every hit-list feature the profile has today (read from its annotations, so features added to
+# TextProfile later are merged too); any other feature is computed by TextProfile's own code from
+# the merged sentences, words and hits.
+for _name, _attr in vars(TextProfile).items():
+    if isinstance(_attr, cached_property):
+        _returns = getattr(_attr.func, "__annotations__", {}).get("return")
+        if not isinstance(_returns, str):  # evaluated annotations: list[guardrail.text.profile.Hit]
+            _returns = repr(_returns).replace(f"{Hit.__module__}.", "")
+        if _returns in (_HIT_LIST, _HIT_LISTS_BY_KEY):
+            setattr(_AssembledProfile, _name, _merged_property(_name, by_key=_returns == _HIT_LISTS_BY_KEY))
 
 
 class StreamChecker:
@@ -147,8 +164,8 @@ class StreamChecker:
         self.interim = (mode == "hold") if interim is None else interim
         self._parts: list[_Part] = []
         self._complete_chars = 0  # characters in self._parts
-        self._pending = ""  # text after the last sentence boundary
-        self._scan_from = 0  # where in _pending the next boundary search starts
+        self._pending: list[str] = []  # chunks after the last sentence boundary
+        self._tail = ""  # end of _pending that a later chunk may still extend into a boundary
         self._word_set: frozenset[str] = frozenset()
         self._ends: list[int] = []  # reply offsets where a sentence with words ends (raw, after closers)
         self._released = 0  # characters of the reply handed out (hold mode)
@@ -164,12 +181,12 @@ class StreamChecker:
     @property
     def text(self) -> str:
         """The reply received so far."""
-        return "".join(p.text for p in self._parts) + self._pending
+        return "".join(p.text for p in self._parts) + "".join(self._pending)
 
     @property
     def released_chars(self) -> int:
         """How many characters of the reply were handed out (observe: all received)."""
-        return self._complete_chars + len(self._pending) if self.mode == "observe" else self._released
+        return self._complete_chars + sum(map(len, self._pending)) if self.mode == "observe" else self._released
 
     def prepare(self) -> None:
         """Analyse the reference (cached by the guard); call early, e.g. in a worker thread."""
@@ -183,8 +200,7 @@ class StreamChecker:
             return ""
         if not chunk:
             return ""
-        self._pending += chunk
-        completed = self._cut_boundaries()
+        completed = self._cut_boundaries(chunk)
         if self.mode == "observe":
             if completed and self.interim:
                 self._interim_check()
@@ -219,20 +235,26 @@ class StreamChecker:
         return (self.guard.policy.block_message if verdict.action == "block" else full[released:]), verdict
 
     # --- internals ------------------------------------------------------------------------------
-    def _cut_boundaries(self) -> bool:
-        """Move every completed stretch out of ``_pending``; look only at characters not yet seen."""
-        pending = self._pending
+    def _cut_boundaries(self, chunk: str) -> bool:
+        """Move every completed stretch out of the pending text, looking only at the new chunk (and
+        the run of punctuation before it that the chunk may continue)."""
+        window = self._tail + chunk
         last = 0
-        for m in _BOUNDARY.finditer(pending, self._scan_from):
+        for m in _BOUNDARY.finditer(window):
             last = m.end()
         if last:
-            self._add_part(pending[:last])
-            pending = self._pending = pending[last:]
-        # an unfinished run of punctuation/closers at the end is looked at again with the next chunk
-        i = len(pending)
-        while i > 0 and pending[i - 1] in _TAIL_CHARS:
+            pending = "".join(self._pending) + chunk
+            cut = len(pending) - len(window) + last
+            self._add_part(pending[:cut])
+            rest = pending[cut:]
+            self._pending = [rest] if rest else []
+            window = rest
+        else:
+            self._pending.append(chunk)
+        i = len(window)
+        while i > 0 and window[i - 1] in _TAIL_CHARS:
             i -= 1
-        self._scan_from = i
+        self._tail = window[i:]
         return bool(last)
 
     def _add_part(self, text: str) -> None:

@@ -25,7 +25,9 @@ from guardrail.text.profile import profile_text
 from training.data import ROOT, PairExample, load_corpus, load_goemotions
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from accuracy import DEV_SET, evaluate_alpaca, evaluate_labelled, load_labelled  # noqa: E402
+from accuracy import DEV_SET, evaluate_alpaca, evaluate_labelled, load_labelled
+
+FP32 = ROOT / "training" / "checkpoints" / "onnx" / "encoder_fp32_opt.onnx"
 
 
 def macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -101,7 +103,7 @@ def _f1(p: np.ndarray, g: np.ndarray) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=model_dir())
-    parser.add_argument("--fp32", type=Path, default=ROOT / "training" / "checkpoints" / "onnx" / "encoder_fp32_opt.onnx")
+    parser.add_argument("--fp32", type=Path, default=FP32)
     parser.add_argument("--skip-goemotions", action="store_true")
     args = parser.parse_args()
     test = load_corpus()["test"]

@@ -11,7 +11,6 @@ failure probabilities of a (reference, reply) pair, which also see the linguisti
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import time

@@ -40,6 +40,7 @@ class AttenuationDetector:
         def evidence() -> list[Span]:
             return spans(ref.emotions + ref.events, "reference", 3) + spans(out.flattening, "reply", 3)
 
-        return finding("attenuation", score, why, evidence, always=pair.full_evidence, reference_intensity=round(ref_i, 3),
+        return finding("attenuation", score, why, evidence, always=pair.full_evidence,
+                       reference_intensity=round(ref_i, 3),
                        reply_intensity=round(out_i, 3), attenuation=round(max(0.0, ref_i - out_i), 3),
                        relative_attenuation=round(drop, 3), user_emotion=user_emotion)

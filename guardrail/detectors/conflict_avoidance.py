@@ -44,6 +44,7 @@ class ConflictAvoidanceDetector:
         def evidence() -> list[Span]:
             return spans(ref.conflict, "reference", 2) + spans(out.avoidance, "reply", 3)
 
-        return finding("conflict_avoidance", score, why, evidence, always=pair.full_evidence, questions_to_person=questions,
+        return finding("conflict_avoidance", score, why, evidence, always=pair.full_evidence,
+                       questions_to_person=questions,
                        avoidance_moves=sorted(avoid_kinds), advice_share=round(out.advice_share, 3),
                        takes_position=bool(out.engagement))

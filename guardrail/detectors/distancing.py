@@ -60,7 +60,8 @@ class DistancingDetector:
         def evidence() -> list[Span]:
             return spans(markers, "reply", 3) + spans(out.passives, "reply", 2) + spans(out.nominals, "reply", 2)
 
-        return finding("distancing", score, why, evidence, always=pair.full_evidence, distance=round(dist, 3),
+        return finding("distancing", score, why, evidence, always=pair.full_evidence,
+                       distance=round(dist, 3),
                        reply_features={k: round(v, 3) for k, v in feats_out.items()},
                        reference_features={k: round(v, 3) for k, v in feats_ref.items()},
                        reply_person_rate=round(reply_personal, 3))

@@ -71,6 +71,7 @@ class GranularityDetector:
                 + spans(ref.named_emotions, "reference", 2)
                 + spans([h for h in ref_specifics.values() if h not in taken_up][:3], "reference", 3))
 
-        return finding("granularity", score, why, evidence, always=pair.full_evidence, user_emotion=user_emotion,
+        return finding("granularity", score, why, evidence, always=pair.full_evidence,
+                       user_emotion=user_emotion,
                        reply_emotion=reply_emotion, specifics_taken_up=len(taken_up),
                        specifics_given=len(ref_specifics), symmetric_mismatch=round(symmetric, 3))
