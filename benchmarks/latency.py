@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from guardrail.detectors import Pair, default_detectors
 from guardrail.text.profile import profile_text
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # training.train, for the PyTorch-eager comparison
 FP32 = ROOT / "training" / "checkpoints" / "onnx" / "encoder_fp32_opt.onnx"
 USER = ("my dad died on tuesday. heart attack, he was 58. i keep picking up my phone to text him and then i "
         "remember and just fall apart. my sister wants me to help plan the funeral and i can't even think")
@@ -89,7 +91,7 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
     def scorer_step(scorer: LearnedScorer) -> Callable[[], object]:
         def step() -> object:
             scorer._cache.pop(reply, None)  # the reply is new every turn; the reference is cached
-            return scorer.predict(pair, findings)
+            return scorer.fuse(pair, findings)
         return step
 
     encoder_file = int8.directory / int8.manifest.files["encoder_int8"].path

@@ -42,7 +42,8 @@ class Guard:
         self.detectors = list(detectors) if detectors is not None else default_detectors()
         # default: structlog, plus the review store / MQTT when GUARDRAIL_REVIEW_DB / GUARDRAIL_MQTT_URL are set
         self.sinks: list[Sink] = list(sinks) if sinks is not None else default_sinks(self.policy)
-        self.scorer = load_scorer(self.policy)
+        # the learned scorer fuses with the shipped detectors; custom detectors score on their own
+        self.scorer = load_scorer(self.policy) if detectors is None else None
         for mechanism in MECHANISMS:
             action = self.policy.for_mechanism(mechanism).action
             if action not in IMPLEMENTED:

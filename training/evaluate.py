@@ -19,6 +19,8 @@ import numpy as np
 
 from guardrail import MECHANISMS, Guard, load_policy
 from guardrail.detectors import Pair, default_detectors
+from guardrail.models.features import pair_features
+from guardrail.models.fusion import gates_from_features
 from guardrail.models.learned import LearnedScorer
 from guardrail.models.manifest import model_dir
 from guardrail.text.profile import profile_text
@@ -44,7 +46,9 @@ def pair_probabilities(scorer: LearnedScorer, data: list[PairExample]) -> np.nda
     for ex in data:
         pair = Pair(profile_text(ex.reference), profile_text(ex.reply), ex.kind,  # type: ignore[arg-type]
                     full_evidence=True)
-        out.append(scorer.predict(pair, [d.assess(pair) for d in detectors])["failures"])
+        features = pair_features(pair, [d.assess(pair) for d in detectors])
+        raw = scorer.predict(pair, features)
+        out.append(raw["failures"] * gates_from_features(features, float(raw["intensity_reference"])))
     return np.stack(out)
 
 

@@ -122,7 +122,7 @@ def serve(
 ) -> None:
     """Start the OpenAI-compatible guarding proxy (needs the [proxy] extra)."""
     try:
-        from guardrail_proxy.server import run  # type: ignore[import-not-found]
+        from guardrail_proxy.server import run
     except ImportError:
         err.print("[red]error:[/red] the proxy needs the extra: pip install 'empathy-guardrail[proxy]'")
         raise typer.Exit(2) from None

@@ -10,11 +10,11 @@ from __future__ import annotations
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans, strongest_emotion
 from guardrail.text.lexicon import COURTESY_WORDS
 from guardrail.text.profile import families_of
-from guardrail.types import Finding, Span
+from guardrail.types import Finding, Mechanism, Span
 
 
 class AttenuationDetector:
-    mechanism = "attenuation"
+    mechanism: Mechanism = "attenuation"
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply

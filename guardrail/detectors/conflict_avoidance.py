@@ -9,11 +9,11 @@ reply (questions to the person, taking a position, staying with the conflict's o
 from __future__ import annotations
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, spans
-from guardrail.types import Finding, Span
+from guardrail.types import Finding, Mechanism, Span
 
 
 class ConflictAvoidanceDetector:
-    mechanism = "conflict_avoidance"
+    mechanism: Mechanism = "conflict_avoidance"
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply
@@ -38,7 +38,9 @@ class ConflictAvoidanceDetector:
             why = "The reply engages with the conflict the person raised."
         else:
             moves = ", ".join(sorted(avoid_kinds)) or "advice without questions"
-            why = (f"The person raises a conflict ({quoted(ref.conflict)}); the reply answers with {moves}"
+            raised = (f"raises a conflict ({quoted(ref.conflict)})" if ref.conflict
+                      else "brings a hurt involving someone else")
+            why = (f"The person {raised}; the reply answers with {moves}"
                    + (f" ({quoted(out.avoidance)})" if out.avoidance else "")
                    + f" and asks {questions} question(s) about it.")
         def evidence() -> list[Span]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans
-from guardrail.types import Finding, Span
+from guardrail.types import Finding, Mechanism, Span
 
 #: mean and standard deviation of each feature over 5,000 GoEmotions comments (the reference
 #: population: people writing in their own voice); reproduce with benchmarks/reference_stats.py
@@ -33,7 +33,7 @@ def distance(ref_features: dict[str, float], out_features: dict[str, float]) -> 
 
 
 class DistancingDetector:
-    mechanism = "distancing"
+    mechanism: Mechanism = "distancing"
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply

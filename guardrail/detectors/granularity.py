@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans, strongest_emotion
 from guardrail.text.profile import families_of
-from guardrail.types import Finding, Span
+from guardrail.types import Finding, Mechanism, Span
 
 #: how many of the person's specifics a reply must take up to count as fully specific
 _SPECIFICS_NEEDED = 4
@@ -19,7 +19,7 @@ _HEAVY = frozenset({"grief", "sadness", "hurt", "loneliness", "anger", "fear", "
 
 
 class GranularityDetector:
-    mechanism = "granularity"
+    mechanism: Mechanism = "granularity"
 
     def assess(self, pair: Pair) -> Finding:
         ref, out = pair.reference, pair.reply

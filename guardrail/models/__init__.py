@@ -33,7 +33,7 @@ def load_scorer(policy: Policy) -> LearnedScorer | None:
             _log.warning("guardrail.model_unavailable", reason=str(exc), fallback="linguistic")
         return None
     if not manifest_present and policy.model == "auto":
-        return None
+        return None  # "on" goes on and fails with the missing manifest named
     return LearnedScorer(directory, threads=policy.model_threads)
 
 

@@ -8,6 +8,7 @@ whose vectors are averaged, never silently truncated.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -16,9 +17,10 @@ import numpy as np
 
 from guardrail.detectors.base import Pair, clamp, finding
 from guardrail.models.features import FEATURE_NAMES, pair_features
+from guardrail.models.fusion import calibrate, gates_from_features
 from guardrail.models.manifest import Manifest, load_manifest
 from guardrail.models.windows import load_tokenizer, token_windows
-from guardrail.types import MECHANISMS, Finding, Mechanism
+from guardrail.types import MECHANISMS, Finding, Mechanism, Span
 
 #: what each mechanism means, for findings the model raises without linguistic evidence
 _MODEL_EXPLANATIONS: dict[Mechanism, str] = {
@@ -27,6 +29,10 @@ _MODEL_EXPLANATIONS: dict[Mechanism, str] = {
     "conflict_avoidance": "The reply smooths over the conflict instead of engaging with it and asking what matters.",
     "distancing": "The reply talks about the person from an impersonal distance.",
 }
+
+
+def _constant(spans: list[Span]) -> Callable[[], list[Span]]:
+    return lambda: spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +93,23 @@ class LearnedScorer:
         return encoding
 
     # --- scoring -------------------------------------------------------------------------------
-    def predict(self, pair: Pair, findings: list[Finding]) -> dict[str, np.ndarray]:
-        """Raw head outputs for a pair: emotions, intensities, failure probabilities."""
+    def predict(self, pair: Pair, features: list[float]) -> dict[str, np.ndarray]:
+        """Raw head outputs for a pair (``features`` from ``pair_features``): emotions,
+        intensities, failure probabilities."""
         u = self.encode(pair.reference.text).vector[None, :]
         v = self.encode(pair.reply.text).vector[None, :]
-        feats = np.asarray([pair_features(pair, findings)], dtype=np.float32)
+        feats = np.asarray([features], dtype=np.float32)
         names = [o.name for o in self.heads.get_outputs()]
         outputs = self.heads.run(None, {"reference": u, "reply": v, "features": feats})
         return {name: value[0] for name, value in zip(names, outputs, strict=True)}
 
-    def calibrated(self, probabilities: np.ndarray) -> np.ndarray:
-        """Map each probability so that the mechanism's tuned threshold lands on 0.5."""
-        t = self.thresholds
-        low = 0.5 * probabilities / t
-        high = 0.5 + 0.5 * (probabilities - t) / (1.0 - t)
-        return np.where(probabilities < t, low, high)
-
     def fuse(self, pair: Pair, findings: list[Finding]) -> list[Finding]:
-        """Findings whose score is the model's calibrated probability; evidence stays linguistic."""
-        out = self.predict(pair, findings)
-        scores = self.calibrated(out["failures"])
+        """Findings scored by the model (calibrated, held to the reference's preconditions);
+        explanations and evidence stay linguistic where the linguistic detectors saw something."""
+        features = pair_features(pair, findings)
+        out = self.predict(pair, features)
+        gates = gates_from_features(features, float(out["intensity_reference"]))
+        scores = calibrate(out["failures"] * gates, self.thresholds)
         labels = self.manifest.emotion_labels
         user_emotion = labels[int(np.argmax(out["emotions_reference"]))]
         reply_emotion = labels[int(np.argmax(out["emotions_reply"]))]
@@ -118,9 +121,9 @@ class LearnedScorer:
             if score >= 0.5 and f.score < 0.2:
                 explanation = _MODEL_EXPLANATIONS[f.mechanism]
             details = {**f.details, "model_probability": round(float(out["failures"][j]), 4),
-                       "linguistic_score": f.score,
+                       "linguistic_score": f.score, "reference_gate": round(float(gates[j]), 3),
                        "model_reference_intensity": round(float(out["intensity_reference"]), 3),
                        "model_reply_intensity": round(float(out["intensity_reply"]), 3),
                        "model_user_emotion": user_emotion, "model_reply_emotion": reply_emotion}
-            fused.append(finding(f.mechanism, score, explanation, lambda f=f: f.evidence, **details))
+            fused.append(finding(f.mechanism, score, explanation, _constant(f.evidence), **details))
         return fused

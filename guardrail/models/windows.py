@@ -6,16 +6,11 @@ Shared by training and run time so the model sees texts cut the same way in both
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 from tokenizers import Tokenizer
 
 CLS_ID = 101
 SEP_ID = 102
-
-
-class _Tokenizer(Protocol):
-    def encode(self, sequence: str, add_special_tokens: bool = ...) -> object: ...
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -30,9 +25,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return tokenizer
 
 
-def token_windows(tokenizer: _Tokenizer, text: str, max_len: int, max_windows: int = 16) -> list[list[int]]:
+def token_windows(tokenizer: Tokenizer, text: str, max_len: int, max_windows: int = 16) -> list[list[int]]:
     """[CLS] … [SEP] windows of at most ``max_len`` tokens covering the whole text (up to a cap)."""
-    ids: list[int] = tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
+    ids: list[int] = tokenizer.encode(text, add_special_tokens=False).ids
     body = max_len - 2
     if not ids:
         return [[CLS_ID, SEP_ID]]

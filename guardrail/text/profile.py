@@ -112,7 +112,7 @@ class TextProfile:
 
         Courtesy words ("sorry", "hope", "thanks") are left out: they name no feeling of the reader.
         """
-        out = []
+        out: list[Hit] = []
         for s in self.sentences:
             if any(w.lower in lx.SECOND for w in s.words):
                 out.extend(h for h in self.named_emotions
