@@ -80,7 +80,7 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
         return None
     if not (model_dir() / "manifest.json").is_file():
         return None
-    int8 = LearnedScorer(threads=threads, cache_size=1)
+    int8 = LearnedScorer(threads=threads, cache_size=8)
     ids = int8.tokenizer.encode(REPLY_150, add_special_tokens=False).ids[:126]
     reply = int8.tokenizer.decode(ids)  # 126 word pieces + [CLS] [SEP] = 128 tokens
     detectors = default_detectors()
@@ -101,7 +101,7 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
         "int8_onnx": measure(scorer_step(int8), runs),
     }
     if FP32.is_file():
-        fp32 = LearnedScorer(threads=threads, cache_size=1, encoder_path=FP32)
+        fp32 = LearnedScorer(threads=threads, cache_size=8, encoder_path=FP32)
         fp32.encode(USER)
         report["fp32_onnx"] = measure(scorer_step(fp32), runs)
     report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads)

@@ -53,11 +53,17 @@ class LearnedScorer:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # idle worker threads must not spin: they would steal the cores the next run (and the
+        # rest of the application) needs; measured 2–4x slower turns on a busy 2-core machine
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        head_options = ort.SessionOptions()
+        head_options.intra_op_num_threads = 1  # a small MLP: one thread, no hand-off
+        head_options.inter_op_num_threads = 1
         # encoder_path: another encoder file of the same model (the fp32 one, for comparisons)
         encoder_file = encoder_path or self.directory / m.files["encoder_int8"].path
         self.encoder = ort.InferenceSession(str(encoder_file), options,
                                             providers=["CPUExecutionProvider"])
-        self.heads = ort.InferenceSession(str(self.directory / m.files["heads"].path), options,
+        self.heads = ort.InferenceSession(str(self.directory / m.files["heads"].path), head_options,
                                           providers=["CPUExecutionProvider"])
         self.tokenizer = load_tokenizer(self.directory / m.files["tokenizer"].path)
         if list(m.features) != list(FEATURE_NAMES):
