@@ -64,7 +64,7 @@ def demo_table(rows: Sequence[tuple[Turn, Verdict]]) -> Table:
     table.add_column("turn", max_width=18, overflow="fold")
     for mechanism in MECHANISMS:
         table.add_column(_SHORT[mechanism], justify="center", no_wrap=True)
-    table.add_column("why (first flag)", min_width=30, ratio=1)
+    table.add_column("why (first flag)", min_width=12, ratio=1, overflow="fold")
     for turn, verdict in rows:
         cells = []
         for mechanism in MECHANISMS:
