@@ -1,13 +1,19 @@
 """Time to first token through the guarding proxy (observe mode) vs calling the upstream directly.
 
 Everything runs on loopback in one run: a local OpenAI-compatible upstream (a subprocess) that
-streams a reply at once, the proxy in front of it (another subprocess, ``mode="observe"``, the
-default Guard), and this process as the client. Direct and proxied requests alternate, so both
-see the same machine state. TTFT = from sending the request to receiving the first SSE event with
-non-empty content.
+streams a reply at once, the proxy in front of it (another subprocess started through
+``guardrail_proxy.server.run`` as ``guardrail serve`` does, ``mode="observe"``, the default Guard),
+and this process as the client. Direct and proxied requests alternate (which goes first switches
+every request), so both see the same machine state. TTFT = from sending the request to receiving
+the first SSE event with non-empty content.
 
     python benchmarks/proxy_ttft.py                 # 300 + 300 requests; exits 1 if the budget is missed
     python benchmarks/proxy_ttft.py --requests 500 --json out.json
+    python benchmarks/proxy_ttft.py --access-log    # with uvicorn's access log on, as `guardrail serve` has it
+
+Reported: medians, p90 and p95 of each path, the added median (the budget) and p95, the median of
+the pairwise differences, the HTTP parser and event loop uvicorn picked, and the 1-minute load
+average before and after (measure on a quiet machine: other processes' CPU shows up as noise).
 
 Budget (issue 4): the proxy adds at most 1 ms to the median TTFT, over at least 200 requests.
 """
@@ -111,7 +117,7 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def servers(token_delay: float = 0.0, mode: str = "observe") -> Iterator[tuple[str, str]]:
+def servers(token_delay: float = 0.0, mode: str = "observe", access_log: bool = False) -> Iterator[tuple[str, str]]:
     """Start the upstream and the proxy on loopback; yield (upstream base URL, proxy base URL)."""
     up_port, proxy_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -120,7 +126,7 @@ def servers(token_delay: float = 0.0, mode: str = "observe") -> Iterator[tuple[s
         subprocess.Popen([sys.executable, str(HERE), "--serve-upstream", str(up_port), "--token-delay",
                           str(token_delay)], env=env),
         subprocess.Popen([sys.executable, str(HERE), "--serve-proxy", str(proxy_port), "--upstream", upstream,
-                          "--mode", mode], env=env),
+                          "--mode", mode, *(["--access-log"] if access_log else [])], env=env),
     ]
     try:
         wait_listening(up_port)
@@ -142,16 +148,17 @@ def serve_upstream(port: int, token_delay: float) -> None:
     uvicorn.run(upstream_app(token_delay), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_proxy(port: int, upstream: str, mode: str) -> None:
+def serve_proxy(port: int, upstream: str, mode: str, access_log: bool = False) -> None:
+    """The proxy as ``guardrail serve`` runs it (``guardrail_proxy.server.run``: uvicorn with its
+    default HTTP parser and event loop), the default Guard, errors-only logging unless ``access_log``."""
     import structlog
-    import uvicorn
-    from guardrail_proxy.server import create_app
+    from guardrail_proxy.server import run
 
     from guardrail import Guard
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # errors only: no log I/O
-    app = create_app(upstream, Guard(), mode=mode)  # type: ignore[arg-type,unused-ignore]
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    run(upstream, "127.0.0.1", port, Guard(), mode=mode, log_level="info" if access_log else "warning",
+        access_log=access_log)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -237,8 +244,23 @@ async def measure(upstream: str, proxy: str, n: int, warmup: int) -> dict[str, A
         "added_median_ms": round((med_p - med_d) * 1000, 3),
         "direct_p90_ms": round(_pct(direct, 90) * 1000, 3),
         "proxy_p90_ms": round(_pct(proxied, 90) * 1000, 3),
+        "direct_p95_ms": round(_pct(direct, 95) * 1000, 3),
+        "proxy_p95_ms": round(_pct(proxied, 95) * 1000, 3),
+        "added_p95_ms": round((_pct(proxied, 95) - _pct(direct, 95)) * 1000, 3),
+        # the added TTFT pair by pair (each proxied request against the direct one next to it)
+        "added_paired_median_ms": round(statistics.median([p - d for p, d in zip(proxied, direct, strict=True)]) * 1000,
+                                        3),
         "flagged_streams_with_verdict": verdicts,
+        "flagged_streams": sum(1 for i in range(warmup + n) if i % 4 == 0),
     }
+
+
+def server_stack() -> dict[str, str]:
+    """What uvicorn picks here with ``http="auto"`` and ``loop="auto"`` (the proxy's and the upstream's)."""
+    import importlib.util
+
+    return {"http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+            "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"}
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -256,6 +278,8 @@ def main() -> int:
     parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="observe", help=argparse.SUPPRESS)
+    parser.add_argument("--access-log", action="store_true",
+                        help="run the proxy with uvicorn's access log on (as `guardrail serve` does)")
     parser.add_argument("--token-delay", type=float, default=0.005,
                         help="seconds between the upstream's tokens (0.005: 200 tokens/s, a fast local model)")
     args = parser.parse_args()
@@ -263,12 +287,16 @@ def main() -> int:
         serve_upstream(args.serve_upstream, args.token_delay)
         return 0
     if args.serve_proxy:
-        serve_proxy(args.serve_proxy, args.upstream, args.mode)
+        serve_proxy(args.serve_proxy, args.upstream, args.mode, args.access_log)
         return 0
     if args.requests < 200:
         parser.error("--requests must be at least 200")
-    with servers(token_delay=args.token_delay) as (upstream, proxy):
+    load_before = os.getloadavg()[0]
+    with servers(token_delay=args.token_delay, access_log=args.access_log) as (upstream, proxy):
         result = asyncio.run(measure(upstream, proxy, args.requests, args.warmup))
+    result["proxy_access_log"] = args.access_log
+    result["server_stack"] = server_stack()
+    result["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     result["budget_ms"] = args.budget_ms
     result["within_budget"] = result["added_median_ms"] <= args.budget_ms
     print(json.dumps(result, indent=2))

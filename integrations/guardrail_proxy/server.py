@@ -25,7 +25,9 @@ import contextlib
 import ipaddress
 import json
 import os
+import socket
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -39,6 +41,7 @@ from guardrail_wire import (
     error_body,
     flags_value,
 )
+from guardrail_wire.wire import loads
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -47,7 +50,7 @@ from starlette.types import Receive, Scope, Send
 
 from guardrail import Guard
 from guardrail.stream import STREAM_MODES, StreamMode
-from guardrail_proxy.transport import LeanHTTPTransport
+from guardrail_proxy.transport import Exchange, HttpxExchange, LeanHTTPTransport, UpstreamResponse
 
 _log = structlog.get_logger("guardrail.proxy")
 
@@ -57,6 +60,8 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 #: reads the upstream's bytes, so it asks for them uncompressed)
 _DROP_REQUEST = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 _DROP_RESPONSE = _HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+_DROP_REQUEST_B = frozenset(name.encode() for name in _DROP_REQUEST)
+_DROP_RESPONSE_B = frozenset(name.encode() for name in _DROP_RESPONSE)
 
 
 def redact_url(url: str) -> str:
@@ -70,13 +75,13 @@ def redact_url(url: str) -> str:
 
 
 def _forward_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    out = [(k, v) for k, v in headers if k.lower().decode("latin-1") not in _DROP_REQUEST]
+    out = [(k, v) for k, v in headers if k.lower() not in _DROP_REQUEST_B]
     out.append((b"accept-encoding", b"identity"))
     return out
 
 
-def _response_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in headers.raw if k.lower().decode("latin-1") not in _DROP_RESPONSE]
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in headers if k.lower() not in _DROP_RESPONSE_B]
 
 
 def _error(status: int, message: str, code: str, type: str = "guardrail_proxy_error") -> Response:
@@ -109,6 +114,9 @@ class Proxy:
         self.history_turns = history_turns
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
         self._transport = transport
+        parts = urlsplit(self.upstream)
+        # plain http:// goes through the lean transport without building URLs or httpx requests
+        self._plain = (parts.hostname or "", parts.port or 80, parts.path.encode()) if parts.scheme == "http" else None
 
     @property
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -122,30 +130,46 @@ class Proxy:
             await self._transport.aclose()
             self._transport = None
 
-    def _url(self, path: str, query: bytes | str) -> str:
-        if isinstance(query, bytes):
-            query = query.decode("latin-1")
-        return f"{self.upstream}{path}" + (f"?{query}" if query else "")
-
-    async def _upstream(self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes = b"",
-                        *, stream: bool = False) -> httpx.Response:
-        """One upstream call through the transport (httpx's request and response types, no client layers)."""
+    async def _start(self, method: str, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
+                     body: bytes = b"") -> Exchange | HttpxExchange:
+        """Send one request to ``{upstream}{path}?{query}``; ``await (…).response()`` for the answer."""
         transport = self.transport
-        if isinstance(transport, LeanHTTPTransport) and url.startswith("http://"):
-            parts = urlsplit(url)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            response = await transport.send(method, parts.hostname or "", parts.port or 80, target.encode(),
-                                            headers, body, self._timeout)
-        else:
-            request = httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": self._timeout})
-            response = await transport.handle_async_request(request)
-            response.request = request
-        if not stream:
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        return response
+        if self._plain is not None and isinstance(transport, LeanHTTPTransport):
+            host, port, base = self._plain
+            target = base + path + (b"?" + query if query else b"")
+            return await transport.start(method, host, port, target, headers, body, self._timeout,
+                                         forwardable=True)  # headers from _forward_headers
+        url = self.upstream + path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        request = httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": self._timeout})
+        return HttpxExchange(transport, request)
+
+    async def _fetch(self, method: str, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
+                     body: bytes = b"") -> UpstreamResponse | Response:
+        """One whole upstream response, or the error response to send instead."""
+        try:
+            exchange = await self._start(method, path, query, headers, body)
+        except httpx.HTTPError as exc:
+            return self._failure(exc)
+        return await self._read(exchange, whole=True)
+
+    async def _read(self, exchange: Exchange | HttpxExchange, *, whole: bool) -> UpstreamResponse | Response:
+        """The exchange's response (its body read too when ``whole``), or the error response to send instead."""
+        try:
+            resp = await exchange.response()
+            if whole:
+                await resp.aread()
+        except httpx.HTTPError as exc:
+            await exchange.aclose()
+            return self._failure(exc)
+        except BaseException:
+            await exchange.aclose()
+            raise
+        return resp
+
+    def _failure(self, exc: httpx.HTTPError) -> Response:
+        if isinstance(exc, httpx.TimeoutException):
+            return _error(504, "upstream timed out", "upstream_timeout")
+        return self._unreachable(exc)
 
     # --- routes -------------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -153,13 +177,10 @@ class Proxy:
 
     async def models(self, request: Request) -> Response:
         path = "/models" + (f"/{request.path_params['model']}" if "model" in request.path_params else "")
-        try:
-            resp = await self._upstream("GET", self._url(path, request.url.query),
-                                        _forward_headers(request.headers.raw))
-        except httpx.TimeoutException:
-            return _error(504, "upstream timed out", "upstream_timeout")
-        except httpx.HTTPError as exc:
-            return self._unreachable(exc)
+        resp = await self._fetch("GET", path.encode(), request.scope.get("query_string", b""),
+                                 _forward_headers(request.headers.raw))
+        if isinstance(resp, Response):
+            return resp
         return _raw_response(resp.content, resp.status_code, _response_headers(resp.headers))
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -173,31 +194,44 @@ class Proxy:
             if not message.get("more_body", False):
                 break
         body = b"".join(parts)
-        try:
-            payload = json.loads(body)
+        try:  # a body that starts with "{" is UTF-8 JSON (other encodings start with a BOM or a zero byte)
+            payload = loads(body.decode()) if body[:1] == b"{" else json.loads(body)
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
             await _error(400, "request body must be a JSON object", "invalid_json", "invalid_request_error")(
                 scope, receive, send)
             return
-        turn = chat_turn(payload, self.history_turns)
-        url = self._url("/chat/completions", scope.get("query_string", b""))
-        headers = _forward_headers(scope["headers"])
-        if payload.get("stream") is True:
-            await self._stream(url, body, headers, turn, scope, receive, send)
+        try:
+            exchange = await self._start("POST", b"/chat/completions", scope.get("query_string", b""),
+                                         _forward_headers(scope["headers"]), body)
+        except httpx.HTTPError as exc:
+            await self._failure(exc)(scope, receive, send)
+            return
+        # the request is on its way: what the reply is checked against is worked out while the upstream answers
+        try:
+            turn = chat_turn(payload, self.history_turns)
+            streaming = payload.get("stream") is True
+            processor = ChatStreamProcessor(self.guard, turn, mode=self.mode,
+                                            hold_sentences=self.hold_sentences) if streaming else None
+        except BaseException:
+            await exchange.aclose()
+            raise
+        if processor is not None:
+            resp = await self._read(exchange, whole=False)
+            if isinstance(resp, Response):
+                await resp(scope, receive, send)
+            else:
+                await self._stream(resp, processor, scope, receive, send)
         else:
-            await (await self._complete(url, body, headers, turn))(scope, receive, send)
+            resp = await self._read(exchange, whole=True)
+            if isinstance(resp, Response):
+                await resp(scope, receive, send)
+            else:
+                await (await self._complete(resp, turn))(scope, receive, send)
 
     # --- non-streamed -------------------------------------------------------------------------
-    async def _complete(self, url: str, body: bytes, headers: list[tuple[bytes, bytes]],
-                        turn: ChatTurn | None) -> Response:
-        try:
-            resp = await self._upstream("POST", url, headers, body)
-        except httpx.TimeoutException:
-            return _error(504, "upstream timed out", "upstream_timeout")
-        except httpx.HTTPError as exc:
-            return self._unreachable(exc)
+    async def _complete(self, resp: UpstreamResponse, turn: ChatTurn | None) -> Response:
         out_headers = _response_headers(resp.headers)
         if resp.status_code != 200 or turn is None:
             return _raw_response(resp.content, resp.status_code, out_headers)
@@ -211,16 +245,8 @@ class Proxy:
         return _raw_response(content, 200, out_headers)
 
     # --- streamed -----------------------------------------------------------------------------
-    async def _stream(self, url: str, body: bytes, headers: list[tuple[bytes, bytes]], turn: ChatTurn | None,
-                      scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            resp = await self._upstream("POST", url, headers, body, stream=True)
-        except httpx.TimeoutException:
-            await _error(504, "upstream timed out", "upstream_timeout")(scope, receive, send)
-            return
-        except httpx.HTTPError as exc:
-            await self._unreachable(exc)(scope, receive, send)
-            return
+    async def _stream(self, resp: UpstreamResponse, processor: ChatStreamProcessor, scope: Scope, receive: Receive,
+                      send: Send) -> None:
         out_headers = _response_headers(resp.headers)
         if resp.status_code != 200:
             try:
@@ -231,22 +257,34 @@ class Proxy:
                 await resp.aclose()
             await _raw_response(content, resp.status_code, out_headers)(scope, receive, send)
             return
-        if "text/event-stream" not in resp.headers.get("content-type", ""):
+        if b"text/event-stream" not in (resp.header(b"content-type") or b""):
             await resp.aclose()
             await _error(502, "upstream did not answer with an event stream", "upstream_not_streaming")(
                 scope, receive, send)
             return
-        processor = ChatStreamProcessor(self.guard, turn, mode=self.mode, hold_sentences=self.hold_sentences)
         events = self._events(resp, processor)
         watcher: asyncio.Task[None] | None = None
         try:
-            first = await anext(events, None)  # headers go with the first bytes: hold-all mode knows the verdict
-            verdict = processor.verdict
-            if verdict is not None and verdict.flagged:
-                out_headers.append((FLAGS_HEADER.encode(), flags_value(verdict).encode()))
-            await send({"type": "http.response.start", "status": 200, "headers": out_headers})
-            if first:
-                await send({"type": "http.response.body", "body": first, "more_body": True})
+            if processor.hold or resp.has_body_bytes():
+                # the headers go out with the first bytes (one write for both when the upstream sent them
+                # together); in hold mode the verdict may exist by then: hold-all knows it, and a reply
+                # blocked before its first release carries the flags header too
+                first = await anext(events, None)
+                verdict = processor.verdict
+                if verdict is not None and verdict.flagged:
+                    out_headers.append((FLAGS_HEADER.encode(), flags_value(verdict).encode()))
+                sock = _cork(send) if first else None  # the headers and the first bytes in one TCP segment
+                try:
+                    await send({"type": "http.response.start", "status": 200, "headers": out_headers})
+                    if first:
+                        await send({"type": "http.response.body", "body": first, "more_body": True})
+                finally:
+                    if sock is not None:
+                        _uncork(sock)
+            else:
+                # observe mode, first token not there yet (a real model's prefill): the headers cannot
+                # carry the verdict anyway, so they go out now, off the time to first token
+                await send({"type": "http.response.start", "status": 200, "headers": out_headers})
             watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp))
             async for chunk in events:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -256,7 +294,7 @@ class Proxy:
                 watcher.cancel()
             await events.aclose()
 
-    async def _events(self, resp: httpx.Response, processor: ChatStreamProcessor) -> AsyncGenerator[bytes, None]:
+    async def _events(self, resp: UpstreamResponse, processor: ChatStreamProcessor) -> AsyncGenerator[bytes, None]:
         # The user's message is analysed by the final check (cached per text), not in a worker thread
         # while streaming: on a small machine the thread hand-off costs more time to first token than
         # the analysis saves at the end.
@@ -288,7 +326,39 @@ class Proxy:
         return _error(502, f"upstream unreachable ({type(exc).__name__})", "upstream_unreachable")
 
 
-async def _close_on_disconnect(receive: Receive, resp: httpx.Response) -> None:
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux
+
+
+def _cork(send: Send) -> Any:
+    """Cork the client's TCP socket (``_uncork`` sends what was written meanwhile as one segment);
+    the socket, or None where it cannot be reached.
+
+    The ASGI server writes the response head and each body part with a send of its own, and on
+    loopback or a small VM each send that wakes the reader costs about as much as all the proxy's
+    Python on the way to the first token. Only where ``TCP_CORK`` exists (Linux) and the socket can
+    be reached (uvicorn's ``send`` is a method of an object with the connection's ``transport``);
+    anywhere else the writes just go out one by one.
+    """
+    if _TCP_CORK is None:
+        return None
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+            return sock
+    except (OSError, AttributeError, TypeError):
+        pass
+    return None
+
+
+def _uncork(sock: Any) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
+
+
+async def _close_on_disconnect(receive: Receive, resp: UpstreamResponse) -> None:
     """When the client goes away mid-stream, close the upstream response (stops the LLM)."""
     while True:
         message = await receive()
