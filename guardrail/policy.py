@@ -61,7 +61,7 @@ class Policy(BaseSettings):
     #: onnxruntime threads per session
     model_threads: int = Field(default=2, ge=1, le=64)
 
-    # --- sinks (guardrail.sinks; docs/sinks.md) ---
+    # --- sinks (guardrail.sinks; README "Flagged turns") ---
     #: names replaced by [NAME] wherever text is logged, stored or published (comma-separated in the env)
     redact_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: SQLite review queue of flagged turns (GUARDRAIL_REVIEW_DB); unset: no review store
