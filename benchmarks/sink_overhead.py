@@ -3,7 +3,8 @@
 Verdicts come from the guard on benchmarks/data/devset.jsonl (real detector output); each timed
 emit gets a fresh verdict object, so nothing is cached between turns. Scenarios:
 
-- structlog: JSON via the standard library (``configure_logging``) to /dev/null;
+- structlog: JSON via the standard library (``configure_logging``) to /dev/null, written by the
+  background log writer (as ``Guard()`` does) and, for comparison, in the calling thread;
 - review store: SQLite WAL insert;
 - mqtt outbox: SQLite WAL insert into the outbox, with a live broker draining it in the background
   (and once with the broker down: the reply path must not care);
@@ -144,18 +145,19 @@ def main(argv: list[str] | None = None) -> int:
                 label = f"{name} [burst]" if burst else name
                 results.append(summary(label, time_sinks(sinks, pairs, args.n, pace_ms=0.0 if burst else pace)))
 
-            log = StructlogSink(redactor=redactor)
-            run("structlog (JSON via stdlib)", [log])
+            run("structlog, in the calling thread", [StructlogSink(redactor=redactor)])
+            log = StructlogSink(redactor=redactor, background=True)
+            run("structlog (background writer)", [log])
             store = ReviewStore(work / "review.db", redactor=redactor)
             run("review store (SQLite)", [store])
             mqtt = MqttSink(url, outbox=work / "outbox.db", redactor=redactor)
             run("mqtt outbox, broker up", [mqtt])
             run("all three (default sinks)", [log, store, mqtt])
             run("all three (default sinks)", [log, store, mqtt], burst=True)
-            text_log = StructlogSink(log_text=True, redactor=redactor)
+            text_log = StructlogSink(log_text=True, redactor=redactor, background=True)
             text_mqtt = MqttSink(url, outbox=work / "outbox-text.db", log_text=True, redactor=redactor)
             run("all three + log_text (redaction)", [text_log, store, text_mqtt])
-            delivered = mqtt.flush(60) and text_mqtt.flush(60) and store.flush(60)
+            delivered = mqtt.flush(60) and text_mqtt.flush(60) and store.flush(60) and log.flush(60)
             text_mqtt.close()
             broker.terminate()
             broker.wait(10)

@@ -1,6 +1,7 @@
 """The sinks ``Guard()`` uses when none are given, from the policy (file + GUARDRAIL_* environment).
 
-- always: :class:`StructlogSink` (text only with ``log_text``, redacted);
+- always: :class:`StructlogSink` (text only with ``log_text``, redacted), written off the reply
+  path by a background thread;
 - ``review_db`` (``GUARDRAIL_REVIEW_DB``) set: :class:`ReviewStore` at that path;
 - ``mqtt_url`` (``GUARDRAIL_MQTT_URL``) set: :class:`MqttSink`, started now, so a bad URL or
   refused credentials fail ``Guard()`` with :class:`MqttConfigError`.
@@ -37,7 +38,12 @@ def default_sinks(policy: Policy) -> list[Sink]:
     """Sinks for ``policy``; raises ``MqttConfigError``/``ReviewStoreError`` on bad settings."""
     names = list(getattr(policy, "redact_names", []) or [])
     redactor = Redactor(names)
-    sinks: list[Sink] = [StructlogSink(log_text=policy.log_text, redactor=redactor)]
+    log_key = ("log", policy.log_text, tuple(names))
+    with _shared_lock:
+        log = _shared.get(log_key)
+        if log is None:  # written by a background thread: the reply path only queues the event
+            log = _shared[log_key] = StructlogSink(log_text=policy.log_text, redactor=redactor, background=True)
+    sinks: list[Sink] = [log]
     review_db = getattr(policy, "review_db", None)
     if review_db:
         from guardrail.sinks.sqlite_store import ReviewStore

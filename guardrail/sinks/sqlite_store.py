@@ -11,13 +11,10 @@ threshold is too high.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +25,7 @@ import structlog
 
 from guardrail.sinks.events import FlagEvent, event_for, wants_event
 from guardrail.sinks.redact import Redactor
+from guardrail.sinks.worker import BackgroundWorker
 from guardrail.types import MECHANISMS, Mechanism, Turn, Verdict
 
 _log = structlog.get_logger("guardrail.review")
@@ -137,14 +135,9 @@ class ReviewStore:
         self.path = Path(path)
         self.store_text = store_text
         self.redactor = redactor if redactor is not None else Redactor(redact_names)
-        self.queue_max = queue_max
-        self.dropped = 0
         self._lock = threading.Lock()
-        self._pending: deque[FlagEvent] = deque()
-        self._wake = threading.Event()
-        self._busy = False
-        self._writer: threading.Thread | None = None
-        self._closing = False
+        self._worker = BackgroundWorker[FlagEvent]("guardrail-review-writer", self._write, max_pending=queue_max,
+                                                   on_error=self._write_failed)
         self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,22 +152,19 @@ class ReviewStore:
             return
         if self._closed:
             raise ReviewStoreError(f"review store {self.path} is closed")
-        if len(self._pending) >= self.queue_max:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                _log.warning("guardrail.review_queue_full", path=str(self.path), dropped=self.dropped)
-            return
-        self._pending.append(event_for(turn, verdict))
-        if self._writer is None:
-            self._start_writer()
-        self._wake.set()
+        if not self._worker.submit(event_for(turn, verdict)):
+            dropped = self._worker.dropped
+            if dropped == 1 or dropped % 1000 == 0:
+                _log.warning("guardrail.review_queue_full", path=str(self.path), dropped=dropped)
 
-    def _start_writer(self) -> None:
-        with self._lock:
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="guardrail-review-writer", daemon=True)
-                self._writer.start()
-                atexit.register(self.close)
+    @property
+    def queue_max(self) -> int:
+        return self._worker.max_pending
+
+    @property
+    def dropped(self) -> int:
+        """Turns refused because ``queue_max`` turns were already waiting."""
+        return self._worker.dropped
 
     def _row(self, ev: FlagEvent) -> tuple[Any, ...]:
         verdict, turn = ev.verdict, ev.turn
@@ -185,24 +175,8 @@ class ReviewStore:
                 json.dumps(verdict.scores), verdict.action, verdict.latency_ms, verdict.error,
                 turn.reference_kind, reference, response, json.dumps(findings, ensure_ascii=False, default=str))
 
-    def _write_loop(self) -> None:
-        while True:
-            self._wake.wait(0.5)
-            self._wake.clear()
-            while self._pending:
-                self._busy = True  # before popping: flush() waits for popped turns too
-                batch: list[FlagEvent] = []
-                while self._pending and len(batch) < 500:
-                    batch.append(self._pending.popleft())
-                try:
-                    self._write(batch)
-                except Exception as exc:  # keep writing later turns
-                    _log.error("guardrail.review_store_error", path=str(self.path), error=repr(exc),
-                               lost=len(batch))
-                finally:
-                    self._busy = False
-            if self._closing:
-                return
+    def _write_failed(self, exc: BaseException, lost: int) -> None:
+        _log.error("guardrail.review_store_error", path=str(self.path), error=repr(exc), lost=lost)
 
     def _write(self, batch: list[FlagEvent]) -> None:
         rows = [self._row(ev) for ev in batch]
@@ -217,23 +191,12 @@ class ReviewStore:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every turn emitted so far is in the file (True) or ``timeout`` passes (False)."""
-        deadline = time.monotonic() + timeout
-        self._wake.set()
-        while self._pending or self._busy:
-            if time.monotonic() >= deadline or self._writer is None or not self._writer.is_alive():
-                return not (self._pending or self._busy)
-            time.sleep(0.001)
-        return True
+        return self._worker.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         if self._closed:
             return
-        self._closing = True
-        if self._writer is not None:
-            self._wake.set()
-            self._writer.join(timeout)
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.close)
+        self._worker.close(timeout)
         self._closed = True
         with self._lock:
             self._conn.close()

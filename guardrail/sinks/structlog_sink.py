@@ -13,18 +13,27 @@ Where the events go:
   string message on it, whatever structlog's global configuration;
 - :func:`guardrail.sinks.configure_logging` sets structlog and the standard library up together
   (JSON lines, one handler) for applications that have no logging set-up of their own.
+
+With ``background=True`` (what ``Guard()`` uses) the reply path only queues the event; a writer
+thread renders and writes it, inside a copy of the caller's context, so ``structlog.contextvars``
+bindings (request ids, ...) still reach the line. This is the standard library's QueueHandler
+pattern: log I/O never slows the reply. ``flush()`` waits for queued lines; ``close()`` runs at exit.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import Any
 
 import structlog
 
-from guardrail.sinks.events import event_for, wants_event
+from guardrail.sinks.events import FlagEvent, event_for, wants_event
 from guardrail.sinks.redact import Redactor
+from guardrail.sinks.worker import BackgroundWorker
 from guardrail.types import Turn, Verdict
+
+_Queued = tuple[contextvars.Context, FlagEvent, dict[str, Any]]
 
 
 def _stdlib_json_logger(logger: logging.Logger) -> Any:
@@ -44,7 +53,8 @@ class StructlogSink:
     """Logs flagged turns (and turns the guard failed on) as structured events."""
 
     def __init__(self, *, log_text: bool = False, logger: Any = None, redactor: Redactor | None = None,
-                 redact_names: list[str] | None = None, findings: bool = False) -> None:
+                 redact_names: list[str] | None = None, findings: bool = False, background: bool = False,
+                 queue_max: int = 10_000) -> None:
         self.log_text = log_text
         self.findings = findings
         self.redactor = redactor if redactor is not None else Redactor(redact_names or ())
@@ -52,21 +62,42 @@ class StructlogSink:
             self.logger = _stdlib_json_logger(logger)
         else:
             self.logger = logger or structlog.get_logger("guardrail")
+        self._worker: BackgroundWorker[_Queued] | None = None
+        if background:
+            self._worker = BackgroundWorker("guardrail-log-writer", self._write, max_pending=queue_max)
 
     def emit(self, turn: Turn, verdict: Verdict) -> None:
         if not wants_event(verdict):
             return
         ev = event_for(turn, verdict)
-        event = ev.summary(ts=False)  # the logger adds its own timestamp
+        event = ev.summary(ts=False)  # taken now: the verdict as the reply path left it; the logger adds a time
         del event["kind"]
+        if self._worker is None:
+            self._log(ev, event)
+        elif not self._worker.submit((contextvars.copy_context(), ev, event)):
+            self._log(ev, event)  # queue full: write it here rather than lose it
+
+    def _write(self, batch: list[_Queued]) -> None:
+        for context, ev, event in batch:
+            context.run(self._log, ev, event)
+
+    def _log(self, ev: FlagEvent, event: dict[str, Any]) -> None:
         if self.log_text:
             reference, reply = ev.texts(self.redactor)
-            event["reference_kind"] = turn.reference_kind
+            event["reference_kind"] = ev.turn.reference_kind
             event["reference"] = reference
             event["response"] = reply
         if self.findings:
             event["findings"] = ev.findings(with_text=self.log_text, redactor=self.redactor)
-        if verdict.flags:
+        if ev.verdict.flags:
             self.logger.warning("guardrail.flagged", **event)
         else:
             self.logger.error("guardrail.error", **event)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued event is written (True) or ``timeout`` passes (False)."""
+        return True if self._worker is None else self._worker.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._worker is not None:
+            self._worker.close(timeout)

@@ -122,3 +122,29 @@ def test_default_sinks_follow_the_policy(tmp_path, monkeypatch: pytest.MonkeyPat
     log, store = sinks
     assert log.log_text and log.redactor.names == ("Jonas", "Maria")
     assert default_sinks(load_policy())[1] is store  # one store per file in a process
+
+
+def test_background_sink_writes_off_the_reply_path_with_the_callers_context() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    sink = StructlogSink(background=True, log_text=True, redact_names=["Maria"])
+    structlog.contextvars.bind_contextvars(request_id="req-9")
+    try:
+        with conversation("conv-bg"):
+            for i in range(20):
+                sink.emit(make_turn(f"bg{i}"), make_verdict(id=f"bg{i}"))
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert sink.flush(5)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["turn_id"] for e in lines] == [f"bg{i}" for i in range(20)]
+    assert all(e["request_id"] == "req-9" and e["conversation_id"] == "conv-bg" for e in lines)
+    assert "Maria" not in stream.getvalue() and "[NAME]" in stream.getvalue()
+    sink.close()
+    sink.emit(make_turn("late"), make_verdict(id="late"))  # after close: written at once, not lost
+    assert json.loads(stream.getvalue().splitlines()[-1])["turn_id"] == "late"
+
+
+def test_default_structlog_sink_is_shared_and_in_the_background() -> None:
+    first, second = default_sinks(load_policy())[0], default_sinks(load_policy())[0]
+    assert first is second and isinstance(first, StructlogSink) and first._worker is not None
