@@ -73,3 +73,23 @@ def test_close_handles_what_is_queued_then_refuses_new_items() -> None:
     assert worker.submit(99) is False
     assert worker.dropped == 0  # refused because closed, not because full
     assert worker._thread is not None and not worker._thread.is_alive()
+
+
+def test_many_producers_lose_nothing() -> None:
+    handled: list[tuple[int, int]] = []
+    worker = BackgroundWorker("test-producers", handled.extend, max_pending=100_000, batch_size=64)
+
+    def produce(n: int) -> None:
+        for i in range(2000):
+            worker.submit((n, i))
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert worker.flush(10)
+    assert len(handled) == 8000 and len(set(handled)) == 8000
+    for n in range(4):  # each producer's items stay in its order
+        assert [i for m, i in handled if m == n] == list(range(2000))
+    worker.close()
