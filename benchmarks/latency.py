@@ -104,7 +104,9 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
         fp32 = LearnedScorer(threads=threads, cache_size=8, encoder_path=FP32)
         fp32.encode(USER)
         report["fp32_onnx"] = measure(scorer_step(fp32), runs)
-    report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads)
+    layers = int(int8.manifest.training.get("layers", 6))
+    report["encoder_layers"] = layers
+    report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads, layers)
     base = report["int8_onnx"]["median_ms"]  # type: ignore[index]
     for key in ("fp32_onnx", "pytorch_eager_fp32"):
         if isinstance(report.get(key), dict):
@@ -112,7 +114,7 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
     return report
 
 
-def _torch_eager(ids: list[int], runs: int, threads: int) -> dict[str, float] | str:
+def _torch_eager(ids: list[int], runs: int, threads: int, layers: int) -> dict[str, float] | str:
     """The same encoder architecture in PyTorch eager (fine-tuned weights if a checkpoint exists)."""
     try:
         import torch
@@ -121,7 +123,7 @@ def _torch_eager(ids: list[int], runs: int, threads: int) -> dict[str, float] | 
     except ImportError:
         return "torch/transformers not installed (training extras)"
     torch.set_num_threads(threads)
-    encoder = Encoder(base_model_dir(), frozen=6)
+    encoder = Encoder(base_model_dir(), frozen=layers, layers=layers)
     checkpoint = ROOT / "training" / "checkpoints" / "run" / "best.pt"
     if checkpoint.is_file():
         encoder.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["encoder"])

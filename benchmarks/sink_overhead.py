@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrail import Guard, Turn, Verdict, load_policy
-from guardrail.sinks import MqttSink, ReviewStore, Sink, StructlogSink, configure_logging
+from guardrail.sinks import MqttSink, ReviewStore, Sink, StructlogSink, configure_logging, default_sinks
 from guardrail.sinks.redact import Redactor
 
 DEVSET = Path(__file__).parent / "data" / "devset.jsonl"
@@ -152,13 +152,18 @@ def main(argv: list[str] | None = None) -> int:
             run("review store (SQLite)", [store])
             mqtt = MqttSink(url, outbox=work / "outbox.db", redactor=redactor)
             run("mqtt outbox, broker up", [mqtt])
-            run("all three (default sinks)", [log, store, mqtt])
-            run("all three (default sinks)", [log, store, mqtt], burst=True)
-            text_log = StructlogSink(log_text=True, redactor=redactor, background=True)
-            text_mqtt = MqttSink(url, outbox=work / "outbox-text.db", log_text=True, redactor=redactor)
-            run("all three + log_text (redaction)", [text_log, store, text_mqtt])
-            delivered = mqtt.flush(60) and text_mqtt.flush(60) and store.flush(60) and log.flush(60)
-            text_mqtt.close()
+            # exactly what Guard() builds from GUARDRAIL_REVIEW_DB / GUARDRAIL_MQTT_URL, in its order
+            everything = default_sinks(load_policy(review_db=str(work / "review-all.db"), mqtt_url=url,
+                                                   mqtt_outbox=str(work / "outbox-all.db"), redact_names=names))
+            run("all three (default sinks)", everything)
+            run("all three (default sinks)", everything, burst=True)
+            with_text = default_sinks(load_policy(review_db=str(work / "review-text.db"), mqtt_url=url,
+                                                  mqtt_outbox=str(work / "outbox-text.db"), redact_names=names,
+                                                  log_text=True))
+            run("all three + log_text (redaction)", with_text)
+            delivered = all(sink.flush(60) for sink in [mqtt, store, log, *everything, *with_text])  # type: ignore[attr-defined]
+            for sink in [*everything, *with_text]:
+                sink.close()  # type: ignore[attr-defined]
             broker.terminate()
             broker.wait(10)
             run("mqtt outbox, broker DOWN", [mqtt])

@@ -3,9 +3,11 @@ manifest and MODEL_CARD.md (training time only).
 
     python -m training.evaluate [--fp32 training/checkpoints/onnx/encoder_fp32_opt.onnx]
 
-Reports: held-out test split (by situation) per-mechanism macro-F1 (guard with the model, and the
-linguistic detectors alone), GoEmotions test macro-F1 over 28 labels (per-label thresholds tuned
-on GoEmotions dev), int8 vs fp32 agreement, and false positives on AlpacaEval (evaluation only).
+First re-chooses the per-mechanism thresholds on the dev split through the int8 runtime path
+(written to the manifest). Reports: held-out test split (by situation) per-mechanism macro-F1
+(guard with the model, and the linguistic detectors alone), GoEmotions test macro-F1 over 28
+labels (per-label thresholds tuned on GoEmotions dev), int8 vs fp32 agreement, and false
+positives on AlpacaEval (evaluation only).
 """
 
 from __future__ import annotations
@@ -25,19 +27,12 @@ from guardrail.models.learned import LearnedScorer
 from guardrail.models.manifest import model_dir
 from guardrail.text.profile import profile_text
 from training.data import ROOT, PairExample, load_corpus, load_goemotions
+from training.metrics import best_thresholds, f1, macro_f1
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from accuracy import DEV_SET, evaluate_alpaca, evaluate_labelled, load_labelled
 
 FP32 = ROOT / "training" / "checkpoints" / "onnx" / "encoder_fp32_opt.onnx"
-
-
-def macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    def f1(p: np.ndarray, g: np.ndarray) -> float:
-        tp = float(np.sum(p & g))
-        return 2 * tp / (2 * tp + float(np.sum(p & ~g)) + float(np.sum(~p & g))) if tp else 0.0
-
-    return (f1(pred, gold) + f1(~pred, ~gold)) / 2
 
 
 def pair_probabilities(scorer: LearnedScorer, data: list[PairExample]) -> np.ndarray:
@@ -50,6 +45,21 @@ def pair_probabilities(scorer: LearnedScorer, data: list[PairExample]) -> np.nda
         raw = scorer.predict(pair, features)
         out.append(raw["failures"] * gates_from_features(features, float(raw["intensity_reference"])))
     return np.stack(out)
+
+
+def tune_thresholds(scorer: LearnedScorer, dev: list[PairExample], manifest_path: Path) -> dict[str, float]:
+    """Per-mechanism thresholds chosen on the dev split through the shipped int8 path, written
+    to the manifest: training chose them on fp32 PyTorch outputs, which differ slightly."""
+    probs = pair_probabilities(scorer, dev)
+    gold = np.array([ex.labels for ex in dev]) > 0.5
+    tuned = best_thresholds(probs, gold)
+    scorer.thresholds = np.array(tuned, dtype=np.float32)
+    manifest = json.loads(manifest_path.read_text())
+    manifest["thresholds"] = dict(zip(MECHANISMS, tuned, strict=True))
+    manifest["metrics"]["dev_macro_f1_int8"] = {m: round(macro_f1(probs[:, j] >= tuned[j], gold[:, j]), 3)
+                                               for j, m in enumerate(MECHANISMS)}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest["thresholds"]  # type: ignore[no-any-return]
 
 
 def test_split_report(scorer: LearnedScorer, test: list[PairExample]) -> tuple[dict[str, object], np.ndarray]:
@@ -91,17 +101,12 @@ def goemotions_report(scorer: LearnedScorer) -> dict[str, object]:
     thresholds = []
     for j in range(len(labels)):
         grid = np.arange(0.05, 0.95, 0.05)
-        scores = [_f1(dev_p[:, j] >= t, dev_gold[:, j] > 0.5) for t in grid]
+        scores = [f1(dev_p[:, j] >= t, dev_gold[:, j] > 0.5) for t in grid]
         thresholds.append(float(grid[int(np.argmax(scores))]))
-    per_label = {lab: round(_f1(test_p[:, j] >= thresholds[j], test_gold[:, j] > 0.5), 3)
+    per_label = {lab: round(f1(test_p[:, j] >= thresholds[j], test_gold[:, j] > 0.5), 3)
                  for j, lab in enumerate(labels)}
     return {"macro_f1": round(float(np.mean(list(per_label.values()))), 3), "per_label": per_label,
             "thresholds": dict(zip(labels, thresholds, strict=True)), "n": len(test_texts)}
-
-
-def _f1(p: np.ndarray, g: np.ndarray) -> float:
-    tp = float(np.sum(p & g))
-    return 2 * tp / (2 * tp + float(np.sum(p & ~g)) + float(np.sum(~p & g))) if tp else 0.0
 
 
 def main() -> int:
@@ -110,12 +115,14 @@ def main() -> int:
     parser.add_argument("--fp32", type=Path, default=FP32)
     parser.add_argument("--skip-goemotions", action="store_true")
     args = parser.parse_args()
-    test = load_corpus()["test"]
+    corpus = load_corpus()
+    test = corpus["test"]
     int8 = LearnedScorer(args.model_dir)
-    report: dict[str, object] = {}
+    report: dict[str, object] = {"thresholds": tune_thresholds(int8, corpus["dev"], args.model_dir / "manifest.json")}
     report["test_split_macro_f1"], p8 = test_split_report(int8, test)
     if args.fp32.is_file():
         fp32 = LearnedScorer(args.model_dir, encoder_path=args.fp32)
+        fp32.thresholds = int8.thresholds
         p32 = pair_probabilities(fp32, test)
         t = int8.thresholds
         report["int8_vs_fp32"] = {"mae": round(float(np.mean(np.abs(p8 - p32))), 4),

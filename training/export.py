@@ -55,9 +55,9 @@ class ExportHeads(torch.nn.Module):
 
 def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encoder = Encoder(base_model_dir(), state["frozen"])
+    encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6))
     encoder.load_state_dict(state["encoder"])
-    heads = Heads(len(state["features"]))
+    heads = Heads(len(state["features"]), state.get("emotion_hidden", 0))
     heads.load_state_dict(state["heads"])
     encoder.eval()
     heads.eval()
@@ -103,7 +103,8 @@ def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
         "thresholds": dict(zip(MECHANISMS, state["thresholds"], strict=True)),
         "features": state["features"],
         "metrics": {"dev_macro_f1": state["dev_macro_f1"], "fused_operators": fused},
-        "training": {"seed": state["seed"], "epochs_best": state["epoch"], "frozen_layers": state["frozen"]},
+        "training": {"seed": state["seed"], "epochs_best": state["epoch"], "frozen_layers": state["frozen"],
+                     "layers": state.get("layers", 6)},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

@@ -25,6 +25,7 @@ from guardrail.models.fusion import gates_from_features
 from guardrail.models.windows import load_tokenizer, token_windows
 from guardrail.types import MECHANISMS
 from training.data import N_EMOTIONS, SEED, PairExample, load_corpus, load_goemotions
+from training.metrics import best_thresholds, macro_f1
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LEN = 128
@@ -55,12 +56,16 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
-    """MiniLM + mean pooling. The bottom ``frozen`` layers run once per text (cached); only the
-    layers above them are fine-tuned, which keeps CPU training inside the hour."""
+    """MiniLM (its bottom ``layers``) + mean pooling. The bottom ``frozen`` layers run once per text
+    (cached); only the layers above them are fine-tuned, which keeps CPU training inside the hour."""
 
-    def __init__(self, base_dir: Path, frozen: int) -> None:
+    def __init__(self, base_dir: Path, frozen: int, layers: int = 6) -> None:
         super().__init__()
         self.bert = load_bert(base_dir)
+        # keep the bottom ``layers`` of MiniLM's six (dropping top layers costs least, Sajjad et al. 2023)
+        self.bert.encoder.layer = self.bert.encoder.layer[:layers]
+        self.bert.config.num_hidden_layers = layers
+        self.layers = layers
         self.frozen = frozen
         for p in self.bert.embeddings.parameters():
             p.requires_grad = False
@@ -88,12 +93,20 @@ def _layer_out(out: object) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out  # type: ignore[return-value]
 
 
+def emotion_head(hidden: int) -> nn.Module:
+    """Linear (``hidden`` 0) or a one-hidden-layer MLP: 28 emotions from a text vector."""
+    if not hidden:
+        return nn.Linear(HIDDEN, N_EMOTIONS)
+    return nn.Sequential(nn.Dropout(0.1), nn.Linear(HIDDEN, hidden), nn.GELU(), nn.Dropout(0.2),
+                         nn.Linear(hidden, N_EMOTIONS))
+
+
 class Heads(nn.Module):
     """Everything after the encoder: emotions and intensity per text, failures per pair."""
 
-    def __init__(self, n_features: int) -> None:
+    def __init__(self, n_features: int, emotion_hidden: int = 0) -> None:
         super().__init__()
-        self.emotion = nn.Linear(HIDDEN, N_EMOTIONS)
+        self.emotion = emotion_head(emotion_hidden)
         self.intensity = nn.Linear(HIDDEN, 1)
         self.pair = nn.Sequential(nn.Linear(4 * HIDDEN + n_features, 256), nn.GELU(), nn.Dropout(0.1),
                                   nn.Linear(256, len(MECHANISMS)))
@@ -172,30 +185,6 @@ def pair_batch_outputs(cache: HiddenCache, heads: Heads, batch: list[PairExample
 
 
 # --- evaluation ------------------------------------------------------------------------------
-def best_thresholds(probs: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per mechanism, the threshold that maximises macro-F1 (both classes) on these examples."""
-    out = []
-    for j in range(probs.shape[1]):
-        best, best_t = -1.0, 0.5
-        for t in np.arange(0.1, 0.91, 0.02):
-            f = macro_f1(probs[:, j] >= t, labels[:, j] > 0.5)
-            if f > best:
-                best, best_t = f, float(t)
-        out.append(round(best_t, 2))
-    return out
-
-
-def f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    tp = float(np.sum(pred & gold))
-    fp = float(np.sum(pred & ~gold))
-    fn = float(np.sum(~pred & gold))
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def macro_f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    return (f1(pred, gold) + f1(~pred, ~gold)) / 2
-
-
 @torch.no_grad()
 def predict_pairs(cache: HiddenCache, heads: Heads, data: list[PairExample]) -> np.ndarray:
     """Failure probabilities held to the reference's preconditions, exactly as at run time."""
@@ -214,8 +203,9 @@ def predict_pairs(cache: HiddenCache, heads: Heads, data: list[PairExample]) -> 
 
 # --- training --------------------------------------------------------------------------------
 def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: HiddenCache,
-                     texts: list[str], labels: np.ndarray, epochs: int = 30) -> None:
-    """Refit the emotion head on the fine-tuned encoder's (now fixed) text vectors.
+                     texts: list[str], labels: np.ndarray, hidden: int = 0, epochs: int = 30) -> None:
+    """Refit the emotion head (linear, or an MLP with ``hidden`` units) on the fine-tuned
+    encoder's (now fixed) text vectors.
 
     During fine-tuning the head sees each GoEmotions text a few times at most, too few updates
     for 28 rare-ish labels; on fixed vectors many epochs cost seconds.
@@ -227,8 +217,10 @@ def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: Hi
     with torch.no_grad():
         vectors = torch.cat([cache.vectors(texts[i:i + 256]) for i in range(0, len(texts), 256)])
     target = torch.from_numpy(labels)
-    head = heads.emotion
-    optimizer = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=0.01)
+    torch.manual_seed(SEED)
+    head = heads.emotion = emotion_head(hidden)
+    head.train()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3 if hidden else 3e-3, weight_decay=0.01)
     bce = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(SEED)
     for _ in range(epochs):
@@ -239,7 +231,9 @@ def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: Hi
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    head.eval()
     state["heads"] = heads.state_dict()
+    state["emotion_hidden"] = hidden
     torch.save(state, checkpoint)
     print(f"emotion head refit: final loss {loss.item():.4f}", flush=True)
 
@@ -248,10 +242,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "checkpoints" / "run")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--frozen", type=int, default=4, help="bottom layers kept frozen (of 6)")
+    parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (of 6): fewer run faster")
+    parser.add_argument("--frozen", type=int, default=0, help="bottom layers kept frozen (of --layers)")
     parser.add_argument("--pair-batch", type=int, default=16)
     parser.add_argument("--emotion-batch", type=int, default=64)
-    parser.add_argument("--emotion-texts", type=int, default=20000, help="GoEmotions training texts used")
+    parser.add_argument("--emotion-texts", type=int, default=20000,
+                        help="GoEmotions training texts used while fine-tuning (the emotion head is refit on all)")
+    parser.add_argument("--emotion-hidden", type=int, default=0,
+                        help="hidden units of the refit emotion head (0: linear)")
     parser.add_argument("--limit", type=int, default=0, help="debug: use only this many pairs per split")
     args = parser.parse_args()
     seed_everything()
@@ -263,13 +261,13 @@ def main() -> int:
     corpus = load_corpus()
     if args.limit:
         corpus = {k: v[: args.limit] for k, v in corpus.items()}
-    ge_texts, ge_labels = load_goemotions("train")
-    keep = np.random.RandomState(SEED).permutation(len(ge_texts))[: args.emotion_texts]
-    ge_texts, ge_labels = [ge_texts[i] for i in keep], ge_labels[keep]
+    ge_all_texts, ge_all_labels = load_goemotions("train")  # all of it for the final emotion head
+    keep = np.random.RandomState(SEED).permutation(len(ge_all_texts))[: args.emotion_texts]
+    ge_texts, ge_labels = [ge_all_texts[i] for i in keep], ge_all_labels[keep]
     print(f"data: {', '.join(f'{k}={len(v)}' for k, v in corpus.items())}, goemotions={len(ge_texts)} "
           f"({time.time() - t0:.0f}s)", flush=True)
 
-    encoder = Encoder(base, args.frozen)
+    encoder = Encoder(base, args.frozen, args.layers)
     heads = Heads(len(FEATURE_NAMES))
     cache = HiddenCache(encoder, tokenizer)
     for split, rows in corpus.items():
@@ -334,8 +332,11 @@ def main() -> int:
             best_dev = mean_dev
             torch.save({"encoder": encoder.state_dict(), "heads": heads.state_dict(), "thresholds": thresholds,
                         "dev_macro_f1": dev, "epoch": epoch, "seed": SEED, "max_len": MAX_LEN,
-                        "frozen": args.frozen, "features": list(FEATURE_NAMES)}, args.out / "best.pt")
-    fit_emotion_head(args.out / "best.pt", encoder, heads, cache, ge_texts, ge_labels)
+                        "frozen": args.frozen, "layers": args.layers, "features": list(FEATURE_NAMES)},
+                       args.out / "best.pt")
+    cache.fill(ge_all_texts, label="goemotions (all)")
+    fit_emotion_head(args.out / "best.pt", encoder, heads, cache, ge_all_texts, ge_all_labels,
+                     hidden=args.emotion_hidden)
     print(f"done in {time.time() - t0:.0f}s; best dev mean macro-F1 {best_dev:.3f}", flush=True)
     return 0
 

@@ -9,13 +9,20 @@ wrong emotion (anger answered as sadness), and melodrama that inflates a mild is
 from __future__ import annotations
 
 from guardrail.detectors.base import Pair, clamp, finding, quoted, ramp, spans, strongest_emotion
-from guardrail.text.profile import families_of
+from guardrail.text.profile import Hit, families_of
 from guardrail.types import Finding, Mechanism, Span
 
 #: how many of the person's specifics a reply must take up to count as fully specific
 _SPECIFICS_NEEDED = 4
 #: feelings whose projection onto a mild message is melodrama
 _HEAVY = frozenset({"grief", "sadness", "hurt", "loneliness", "anger", "fear", "exhaustion", "embarrassment"})
+
+
+def taken_up_specifics(pair: Pair) -> tuple[list[Hit], float]:
+    """The person's specifics the reply takes up, and the uptake in [0, 1] (1: fully specific)."""
+    given = pair.reference.specifics
+    taken = [h for key, h in given.items() if key in pair.reply.stems]
+    return taken, min(1.0, len(taken) / (min(len(given), _SPECIFICS_NEEDED) or 1))
 
 
 class GranularityDetector:
@@ -34,9 +41,7 @@ class GranularityDetector:
             return finding("granularity", 0.0, "The reference carries no feelings to match.")
 
         ref_specifics = ref.specifics
-        taken_up = [h for key, h in ref_specifics.items() if key in out.stems]
-        needed = min(len(ref_specifics), _SPECIFICS_NEEDED) or 1
-        uptake = min(1.0, len(taken_up) / needed)
+        taken_up, uptake = taken_up_specifics(pair)
         ref_density = len(ref_specifics) / max(len(ref.sentences), 1)
         out_density = len(taken_up) / max(len(out.sentences), 1)
         symmetric = abs(ref_density - out_density) / (ref_density + out_density) if ref_density + out_density else 0.0

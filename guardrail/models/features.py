@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from guardrail.detectors.base import Pair
+from guardrail.detectors.granularity import taken_up_specifics
 from guardrail.types import MECHANISMS, Finding
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -10,6 +11,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "reference_intensity", "reply_intensity", "reply_addressed_intensity", "conflict_weight",
     "reference_personal", "reference_task", "reference_is_source", "questions_to_person",
     "advice_share", "template_empathy", "flattening", "detachment", "avoidance_moves", "engagement_moves",
+    "specifics_uptake", "intensity_inflation",
 )
 
 
@@ -25,4 +27,5 @@ def pair_features(pair: Pair, findings: list[Finding]) -> list[float]:
         min(len(out.generic_empathy), 3) / 3, min(len(out.flattening), 3) / 3,
         min(len(out.boilerplate) + len(out.third_person), 3) / 3,
         min(len({h.label for h in out.avoidance}), 3) / 3, min(len(out.engagement), 3) / 3,
+        taken_up_specifics(pair)[1], max(0.0, out.intensity - ref.intensity),
     ]

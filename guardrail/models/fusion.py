@@ -29,14 +29,17 @@ def calibrate(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def reference_gates(*, lexicon_intensity: float, model_intensity: float, conflict_weight: float,
-                    is_task: bool, is_personal: bool, linguistic_granularity: float) -> np.ndarray:
+                    is_task: bool, is_personal: bool, linguistic_granularity: float,
+                    inflation: float = 0.0) -> np.ndarray:
     """For each mechanism (in MECHANISMS order), how far the reference meets its precondition.
 
     Plain numbers in, so training (from the feature vector) and run time (from the pair) share it.
     """
     affect = max(model_intensity, lexicon_intensity)
     gates = {m: ramp(affect, floor, floor + 0.2) for m, floor in AFFECT_FLOOR.items()}
-    gates["granularity"] = max(gates["granularity"], 1.0 if linguistic_granularity >= 0.5 else 0.0)
+    # melodrama needs no affect in the reference, only a reply far more intense than it
+    gates["granularity"] = max(gates["granularity"], 1.0 if linguistic_granularity >= 0.5 else 0.0,
+                               ramp(inflation, 0.25, 0.45))
     gates["conflict_avoidance"] = max(gates["conflict_avoidance"], conflict_weight)
     gates["distancing"] = max(gates["distancing"], conflict_weight)
     factor = TASK_FACTOR if is_task and not is_personal else 1.0
@@ -49,4 +52,5 @@ def gates_from_features(features: list[float], model_intensity: float) -> np.nda
     return reference_gates(lexicon_intensity=f["reference_intensity"], model_intensity=model_intensity,
                            conflict_weight=f["conflict_weight"], is_task=f["reference_task"] > 0.5,
                            is_personal=f["reference_personal"] > 0.5,
-                           linguistic_granularity=f["linguistic_granularity"])
+                           linguistic_granularity=f["linguistic_granularity"],
+                           inflation=f["intensity_inflation"])

@@ -35,15 +35,15 @@ def _secret(value: Any) -> str | None:
 
 
 def default_sinks(policy: Policy) -> list[Sink]:
-    """Sinks for ``policy``; raises ``MqttConfigError``/``ReviewStoreError`` on bad settings."""
+    """Sinks for ``policy``; raises ``MqttConfigError``/``ReviewStoreError`` on bad settings.
+
+    Order: the MQTT outbox's durable insert first, then the hand-offs to the review and log
+    writer threads. Woken writers wait for the GIL until the reply thread next releases it; woken
+    before the insert (which releases it), they would run in the middle of the reply path.
+    """
     names = list(getattr(policy, "redact_names", []) or [])
     redactor = Redactor(names)
-    log_key = ("log", policy.log_text, tuple(names))
-    with _shared_lock:
-        log = _shared.get(log_key)
-        if log is None:  # written by a background thread: the reply path only queues the event
-            log = _shared[log_key] = StructlogSink(log_text=policy.log_text, redactor=redactor, background=True)
-    sinks: list[Sink] = [log]
+    sinks: list[Sink] = []
     review_db = getattr(policy, "review_db", None)
     if review_db:
         from guardrail.sinks.sqlite_store import ReviewStore
@@ -80,5 +80,11 @@ def default_sinks(policy: Policy) -> list[Sink]:
             sink = _shared.get(key)
             if sink is None or sink._closed:
                 sink = _shared[key] = MqttSink(mqtt_url, **options)
-        sinks.append(sink)
+        sinks.insert(0, sink)
+    log_key = ("log", policy.log_text, tuple(names))
+    with _shared_lock:
+        log = _shared.get(log_key)
+        if log is None:  # written by a background thread: the reply path only queues the event
+            log = _shared[log_key] = StructlogSink(log_text=policy.log_text, redactor=redactor, background=True)
+    sinks.append(log)
     return sinks

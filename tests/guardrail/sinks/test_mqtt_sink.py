@@ -129,7 +129,7 @@ def test_guard_turns_the_sink_on_from_the_environment(broker: Broker, subscribe,
     guard = Guard(detectors=stub_detectors(attenuation=0.9))
     [mqtt] = [s for s in guard.sinks if isinstance(s, MqttSink)]
     assert mqtt.outbox.path == tmp_path / "env-outbox.db"
-    assert Guard(detectors=stub_detectors()).sinks[-1] is mqtt  # one publisher per broker in a process
+    assert Guard(detectors=stub_detectors()).sinks[0] is mqtt  # one publisher per broker in a process
     verdict = guard.check(user="my dog died", response="Noted.", id=5)
     assert verdict.flags == ["attenuation"]
     assert mqtt.flush(10) and len(sub.wait_for(1)) == 1
@@ -173,7 +173,7 @@ def test_credentials(make_broker, subscribe, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("GUARDRAIL_MQTT_PASSWORD", "right-password")
     guard = Guard(detectors=stub_detectors(distancing=0.9))
     guard.check(user="hi", response="One may consider the matter.")
-    assert guard.sinks[-1].flush(10) and len(sub.wait_for(2)) == 2
+    assert guard.sinks[0].flush(10) and len(sub.wait_for(2)) == 2
 
 
 def test_tls(make_broker, tmp_path: Path, tls_files) -> None:

@@ -118,10 +118,10 @@ def test_default_sinks_follow_the_policy(tmp_path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GUARDRAIL_REDACT_NAMES", "Maria, Jonas")
     monkeypatch.setenv("GUARDRAIL_LOG_TEXT", "true")
     sinks = Guard(detectors=stub_detectors(attenuation=0.9)).sinks
-    assert [type(s).__name__ for s in sinks] == ["StructlogSink", "ReviewStore"]
-    log, store = sinks
+    assert [type(s).__name__ for s in sinks] == ["ReviewStore", "StructlogSink"]  # hand-offs last
+    store, log = sinks
     assert log.log_text and log.redactor.names == ("Jonas", "Maria")
-    assert default_sinks(load_policy())[1] is store  # one store per file in a process
+    assert default_sinks(load_policy())[0] is store  # one store per file in a process
 
 
 def test_background_sink_writes_off_the_reply_path_with_the_callers_context() -> None:
