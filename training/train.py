@@ -217,8 +217,10 @@ def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: Hi
     with torch.no_grad():
         vectors = torch.cat([cache.vectors(texts[i:i + 256]) for i in range(0, len(texts), 256)])
     target = torch.from_numpy(labels)
-    torch.manual_seed(SEED)
-    head = heads.emotion = emotion_head(hidden)
+    if hidden:  # a fresh MLP; the linear head goes on from where fine-tuning left it
+        torch.manual_seed(SEED)
+        heads.emotion = emotion_head(hidden)
+    head = heads.emotion
     head.train()
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3 if hidden else 3e-3, weight_decay=0.01)
     bce = nn.BCEWithLogitsLoss()
