@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 from typing import Any
 
 import structlog
@@ -79,7 +80,10 @@ class StructlogSink:
 
     def _write(self, batch: list[_Queued]) -> None:
         for context, ev, event in batch:
-            context.run(self._log, ev, event)
+            try:
+                context.run(self._log, ev, event)
+            except Exception as exc:  # a broken handler or processor: say so once per event, go on
+                print(f"guardrail: could not log event {ev.event_id}: {exc!r}", file=sys.stderr)
 
     def _log(self, ev: FlagEvent, event: dict[str, Any]) -> None:
         if self.log_text:

@@ -148,3 +148,23 @@ def test_background_sink_writes_off_the_reply_path_with_the_callers_context() ->
 def test_default_structlog_sink_is_shared_and_in_the_background() -> None:
     first, second = default_sinks(load_policy())[0], default_sinks(load_policy())[0]
     assert first is second and isinstance(first, StructlogSink) and first._worker is not None
+
+
+def test_a_broken_logger_in_the_background_loses_only_its_own_events(capsys: pytest.CaptureFixture[str]) -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def warning(self, event: str, **fields: object) -> None:
+            if fields["turn_id"] == "bad":
+                raise OSError("disk full")
+            self.seen.append(str(fields["turn_id"]))
+
+    logger = Flaky()
+    sink = StructlogSink(logger=logger, background=True)
+    for turn_id in ("a", "bad", "b"):
+        sink.emit(make_turn(turn_id), make_verdict(id=turn_id))
+    assert sink.flush(5)
+    assert logger.seen == ["a", "b"]
+    assert "disk full" in capsys.readouterr().err
+    sink.close()
