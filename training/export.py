@@ -57,7 +57,7 @@ def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6))
     encoder.load_state_dict(state["encoder"])
-    heads = Heads(len(state["features"]), state.get("emotion_hidden", 0))
+    heads = Heads(len(state["features"]))
     heads.load_state_dict(state["heads"])
     encoder.eval()
     heads.eval()

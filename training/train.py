@@ -93,20 +93,12 @@ def _layer_out(out: object) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out  # type: ignore[return-value]
 
 
-def emotion_head(hidden: int) -> nn.Module:
-    """Linear (``hidden`` 0) or a one-hidden-layer MLP: 28 emotions from a text vector."""
-    if not hidden:
-        return nn.Linear(HIDDEN, N_EMOTIONS)
-    return nn.Sequential(nn.Dropout(0.1), nn.Linear(HIDDEN, hidden), nn.GELU(), nn.Dropout(0.2),
-                         nn.Linear(hidden, N_EMOTIONS))
-
-
 class Heads(nn.Module):
     """Everything after the encoder: emotions and intensity per text, failures per pair."""
 
-    def __init__(self, n_features: int, emotion_hidden: int = 0) -> None:
+    def __init__(self, n_features: int) -> None:
         super().__init__()
-        self.emotion = emotion_head(emotion_hidden)
+        self.emotion = nn.Linear(HIDDEN, N_EMOTIONS)
         self.intensity = nn.Linear(HIDDEN, 1)
         self.pair = nn.Sequential(nn.Linear(4 * HIDDEN + n_features, 256), nn.GELU(), nn.Dropout(0.1),
                                   nn.Linear(256, len(MECHANISMS)))
@@ -203,9 +195,8 @@ def predict_pairs(cache: HiddenCache, heads: Heads, data: list[PairExample]) -> 
 
 # --- training --------------------------------------------------------------------------------
 def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: HiddenCache,
-                     texts: list[str], labels: np.ndarray, hidden: int = 0, epochs: int = 30) -> None:
-    """Refit the emotion head (linear, or an MLP with ``hidden`` units) on the fine-tuned
-    encoder's (now fixed) text vectors.
+                     texts: list[str], labels: np.ndarray, epochs: int = 30) -> None:
+    """Refit the emotion head on the fine-tuned encoder's (now fixed) text vectors.
 
     During fine-tuning the head sees each GoEmotions text a few times at most, too few updates
     for 28 rare-ish labels; on fixed vectors many epochs cost seconds.
@@ -217,12 +208,8 @@ def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: Hi
     with torch.no_grad():
         vectors = torch.cat([cache.vectors(texts[i:i + 256]) for i in range(0, len(texts), 256)])
     target = torch.from_numpy(labels)
-    if hidden:  # a fresh MLP; the linear head goes on from where fine-tuning left it
-        torch.manual_seed(SEED)
-        heads.emotion = emotion_head(hidden)
     head = heads.emotion
-    head.train()
-    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3 if hidden else 3e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=0.01)
     bce = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(SEED)
     for _ in range(epochs):
@@ -233,9 +220,7 @@ def fit_emotion_head(checkpoint: Path, encoder: Encoder, heads: Heads, cache: Hi
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    head.eval()
     state["heads"] = heads.state_dict()
-    state["emotion_hidden"] = hidden
     torch.save(state, checkpoint)
     print(f"emotion head refit: final loss {loss.item():.4f}", flush=True)
 
@@ -250,8 +235,6 @@ def main() -> int:
     parser.add_argument("--emotion-batch", type=int, default=64)
     parser.add_argument("--emotion-texts", type=int, default=20000,
                         help="GoEmotions training texts used while fine-tuning (the emotion head is refit on all)")
-    parser.add_argument("--emotion-hidden", type=int, default=0,
-                        help="hidden units of the refit emotion head (0: linear)")
     parser.add_argument("--limit", type=int, default=0, help="debug: use only this many pairs per split")
     args = parser.parse_args()
     seed_everything()
@@ -337,8 +320,7 @@ def main() -> int:
                         "frozen": args.frozen, "layers": args.layers, "features": list(FEATURE_NAMES)},
                        args.out / "best.pt")
     cache.fill(ge_all_texts, label="goemotions (all)")
-    fit_emotion_head(args.out / "best.pt", encoder, heads, cache, ge_all_texts, ge_all_labels,
-                     hidden=args.emotion_hidden)
+    fit_emotion_head(args.out / "best.pt", encoder, heads, cache, ge_all_texts, ge_all_labels)
     print(f"done in {time.time() - t0:.0f}s; best dev mean macro-F1 {best_dev:.3f}", flush=True)
     return 0
 

@@ -13,6 +13,7 @@ does not open many files or start many publisher threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,15 @@ def _secret(value: Any) -> str | None:
     return str(getter() if getter else value)
 
 
+def _shared_sink(key: tuple[Any, ...], make: Callable[[], Sink]) -> Sink:
+    """The process-wide sink for ``key``: made on first use, and again if it was closed."""
+    with _shared_lock:
+        sink = _shared.get(key)
+        if sink is None or getattr(sink, "_closed", False):
+            sink = _shared[key] = make()
+    return sink
+
+
 def default_sinks(policy: Policy) -> list[Sink]:
     """Sinks for ``policy``; raises ``MqttConfigError``/``ReviewStoreError`` on bad settings.
 
@@ -44,17 +54,6 @@ def default_sinks(policy: Policy) -> list[Sink]:
     names = list(getattr(policy, "redact_names", []) or [])
     redactor = Redactor(names)
     sinks: list[Sink] = []
-    review_db = getattr(policy, "review_db", None)
-    if review_db:
-        from guardrail.sinks.sqlite_store import ReviewStore
-
-        store_text = bool(getattr(policy, "review_text", True))
-        key: tuple[Any, ...] = ("review", str(Path(review_db).resolve()), store_text, tuple(names))
-        with _shared_lock:
-            store = _shared.get(key)
-            if store is None:
-                store = _shared[key] = ReviewStore(review_db, store_text=store_text, redactor=redactor)
-        sinks.append(store)
     mqtt_url = getattr(policy, "mqtt_url", None)
     if mqtt_url:
         from guardrail.sinks.mqtt import MqttSink
@@ -76,15 +75,15 @@ def default_sinks(policy: Policy) -> list[Sink]:
             "redact_names": names,
         }
         key = ("mqtt", mqtt_url, *sorted((k, str(v)) for k, v in options.items()))
-        with _shared_lock:
-            sink = _shared.get(key)
-            if sink is None or sink._closed:
-                sink = _shared[key] = MqttSink(mqtt_url, **options)
-        sinks.insert(0, sink)
-    log_key = ("log", policy.log_text, tuple(names))
-    with _shared_lock:
-        log = _shared.get(log_key)
-        if log is None:  # written by a background thread: the reply path only queues the event
-            log = _shared[log_key] = StructlogSink(log_text=policy.log_text, redactor=redactor, background=True)
-    sinks.append(log)
+        sinks.append(_shared_sink(key, lambda: MqttSink(mqtt_url, **options)))
+    review_db = getattr(policy, "review_db", None)
+    if review_db:
+        from guardrail.sinks.sqlite_store import ReviewStore
+
+        store_text = bool(getattr(policy, "review_text", True))
+        key = ("review", str(Path(review_db).resolve()), store_text, tuple(names))
+        sinks.append(_shared_sink(key, lambda: ReviewStore(review_db, store_text=store_text, redactor=redactor)))
+    # written by a background thread: the reply path only queues the event
+    sinks.append(_shared_sink(("log", policy.log_text, tuple(names)),
+                              lambda: StructlogSink(log_text=policy.log_text, redactor=redactor, background=True)))
     return sinks

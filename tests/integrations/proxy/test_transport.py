@@ -14,6 +14,14 @@ from guardrail_proxy.transport import ChunkedDecoder, LeanHTTPTransport
 TIMEOUT = {"connect": 1.0, "read": 1.0, "write": 1.0}
 
 
+@pytest.fixture
+async def transport() -> AsyncIterator[LeanHTTPTransport]:
+    """A transport of its own per test, closed after it."""
+    lean = LeanHTTPTransport()
+    yield lean
+    await lean.aclose()
+
+
 def chunked(parts: list[bytes], ext: bool = False, trailers: bytes = b"") -> bytes:
     out = b"".join(b"%x%s\r\n" % (len(p), b";x=y" if ext else b"") + p + b"\r\n" for p in parts)
     return out + b"0\r\n" + trailers + b"\r\n"
@@ -83,7 +91,7 @@ async def fetch(transport: LeanHTTPTransport, port: int, body: bytes = b"{}") ->
     return response.status_code, await response.aread()
 
 
-async def test_keep_alive_chunked_and_content_length() -> None:
+async def test_keep_alive_chunked_and_content_length(transport: LeanHTTPTransport) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         for i in range(3):
             request = await read_request(reader)
@@ -100,28 +108,24 @@ async def test_keep_alive_chunked_and_content_length() -> None:
                 writer.write(wire[7:])
             await writer.drain()
 
-    transport = LeanHTTPTransport()
     async with raw_server(handler) as (port, count):
         assert await fetch(transport, port) == (200, b"data: a\n\ndata: b\n\n")
         assert await fetch(transport, port) == (200, b"hello")
         assert await fetch(transport, port) == (200, b"data: a\n\ndata: b\n\n")
         assert count[0] == 1  # one connection, kept alive
-    await transport.aclose()
 
 
-async def test_interim_100_continue_is_skipped_and_close_delimited_body() -> None:
+async def test_interim_100_continue_is_skipped_and_close_delimited_body(transport: LeanHTTPTransport) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nx-a: 1\r\n\r\nuntil the end")
         await writer.drain()
 
-    transport = LeanHTTPTransport()
     async with raw_server(handler) as (port, _):
         assert await fetch(transport, port) == (201, b"until the end")
-    await transport.aclose()
 
 
-async def test_stale_pooled_connection_is_retried() -> None:
+async def test_stale_pooled_connection_is_retried(transport: LeanHTTPTransport) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -130,16 +134,14 @@ async def test_stale_pooled_connection_is_retried() -> None:
             return
         await read_request(reader)
 
-    transport = LeanHTTPTransport()
     async with raw_server(handler) as (port, count):
         assert await fetch(transport, port) == (200, b"ok")
         await asyncio.sleep(0.05)
         assert await fetch(transport, port) == (200, b"ok")
         assert count[0] == 2
-    await transport.aclose()
 
 
-async def test_errors_are_httpx_errors() -> None:
+async def test_errors_are_httpx_errors(transport: LeanHTTPTransport) -> None:
     async def bad_chunk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nnope\r\n")
@@ -160,7 +162,6 @@ async def test_errors_are_httpx_errors() -> None:
         writer.write(b"SPDY/9 what\r\n\r\n")
         await writer.drain()
 
-    transport = LeanHTTPTransport()
     async with raw_server(bad_chunk) as (port, _):
         with pytest.raises(httpx.RemoteProtocolError, match="invalid chunk"):
             await fetch(transport, port)
@@ -175,7 +176,6 @@ async def test_errors_are_httpx_errors() -> None:
             await fetch(transport, port)
     with pytest.raises(httpx.ConnectError):
         await fetch(transport, 9)
-    await transport.aclose()
 
 
 async def test_plain_httpx_client_through_the_transport() -> None:
