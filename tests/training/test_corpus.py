@@ -8,8 +8,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from guardrail.types import MECHANISMS
+
 DATA = Path(__file__).resolve().parents[2] / "training" / "data"
-MECHANISMS = ("attenuation", "granularity", "conflict_avoidance", "distancing")
 ALL_ZERO_VARIANTS = {"attuned", "hard_negative", "task"}
 
 
