@@ -28,7 +28,7 @@ from training.train import HIDDEN, Encoder, Heads, base_model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 EMOTION_LABELS = (ROOT.parent / "shared" / "data" / "goemotions" / "labels.txt").read_text().split()
-VERSION = "0.3.0"
+VERSION = "0.4.0"
 
 
 class PooledEncoder(torch.nn.Module):
