@@ -91,3 +91,24 @@ def test_long_texts_are_encoded_over_windows(model_guard: Guard) -> None:
 def test_degenerate_replies_score_safely(model_guard: Guard, reply: str) -> None:
     verdict = model_guard.check(user=GRIEF, response=reply)
     assert all(0.0 <= s <= 1.0 for s in verdict.scores.values())
+
+
+SOURCE = ("Voice note to my sister, 11pm: Mum called again. She's decided she's selling the house and moving in "
+          "with Aunt Rosa in Porto and she told me like she was telling me the weather. I grew up in that house. "
+          "Dad's handprint is still in the garage floor. I'm furious she didn't even ask us, and I'm scared she's "
+          "doing it because she's lonelier than she lets on. I cried in the car for twenty minutes before I "
+          "could drive.")
+FAITHFUL_SUMMARY = ("Summary: Mum has told her, in a matter-of-fact call, that she is selling the family home and "
+                    "moving in with Aunt Rosa in Porto. She is furious Mum didn't ask them first, grieves the house "
+                    "(Dad's handprint is still in the garage floor), fears Mum is lonelier than she admits, and cried "
+                    "in the car for twenty minutes before she could drive.")
+GENERIC_SUMMARY = ("Summary: The speaker's mother is planning to sell the family home and move abroad to live with a "
+                   "relative. The speaker has mixed feelings about the change and found the news upsetting.")
+
+
+def test_a_summary_keeps_or_drops_the_sources_feelings(model_guard: Guard) -> None:
+    """Transformations are judged against the source: fury and fear turned into "mixed feelings" is a
+    granularity failure; the same facts with the feelings kept are not flagged at all."""
+    assert "granularity" in model_guard.check(source=SOURCE, response=GENERIC_SUMMARY).flags
+    verdict = model_guard.check(source=SOURCE, response=FAITHFUL_SUMMARY)
+    assert not verdict.flagged, verdict.scores
