@@ -55,7 +55,7 @@ class ExportHeads(torch.nn.Module):
 
 def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6))
+    encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6), state.get("ffn", 1536))
     encoder.load_state_dict(state["encoder"])
     heads = Heads(len(state["features"]))
     heads.load_state_dict(state["heads"])

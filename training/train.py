@@ -59,12 +59,16 @@ class Encoder(nn.Module):
     """MiniLM (its bottom ``layers``) + mean pooling. The bottom ``frozen`` layers run once per text
     (cached); only the layers above them are fine-tuned, which keeps CPU training inside the hour."""
 
-    def __init__(self, base_dir: Path, frozen: int, layers: int = 6) -> None:
+    def __init__(self, base_dir: Path, frozen: int, layers: int = 6, ffn: int = 1536) -> None:
         super().__init__()
         self.bert = load_bert(base_dir)
         # keep the bottom ``layers`` of MiniLM's six (dropping top layers costs least, Sajjad et al. 2023)
         self.bert.encoder.layer = self.bert.encoder.layer[:layers]
         self.bert.config.num_hidden_layers = layers
+        if ffn < self.bert.config.intermediate_size:
+            for layer in self.bert.encoder.layer:
+                prune_ffn(layer, ffn)
+            self.bert.config.intermediate_size = ffn
         self.layers = layers
         self.frozen = frozen
         for p in self.bert.embeddings.parameters():
@@ -87,6 +91,20 @@ class Encoder(nn.Module):
             hidden = _layer_out(layer(hidden, attention_mask=ext))
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def prune_ffn(layer: nn.Module, keep: int) -> None:
+    """Keep the ``keep`` feed-forward neurons with the largest in x out weight norms."""
+    w_in, w_out = layer.intermediate.dense, layer.output.dense
+    score = w_in.weight.norm(dim=1) * w_out.weight.norm(dim=0)
+    idx = torch.sort(torch.topk(score, keep).indices).values
+    new_in, new_out = nn.Linear(w_in.in_features, keep), nn.Linear(keep, w_out.out_features)
+    with torch.no_grad():
+        new_in.weight.copy_(w_in.weight[idx])
+        new_in.bias.copy_(w_in.bias[idx])
+        new_out.weight.copy_(w_out.weight[:, idx])
+        new_out.bias.copy_(w_out.bias)
+    layer.intermediate.dense, layer.output.dense = new_in, new_out
 
 
 def _layer_out(out: object) -> torch.Tensor:
@@ -230,6 +248,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "checkpoints" / "run")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (of 6): fewer run faster")
+    parser.add_argument("--ffn", type=int, default=1536, help="feed-forward neurons kept per layer (of 1536)")
     parser.add_argument("--frozen", type=int, default=0, help="bottom layers kept frozen (of --layers)")
     parser.add_argument("--pair-batch", type=int, default=16)
     parser.add_argument("--emotion-batch", type=int, default=64)
@@ -252,7 +271,7 @@ def main() -> int:
     print(f"data: {', '.join(f'{k}={len(v)}' for k, v in corpus.items())}, goemotions={len(ge_texts)} "
           f"({time.time() - t0:.0f}s)", flush=True)
 
-    encoder = Encoder(base, args.frozen, args.layers)
+    encoder = Encoder(base, args.frozen, args.layers, args.ffn)
     heads = Heads(len(FEATURE_NAMES))
     cache = HiddenCache(encoder, tokenizer)
     for split, rows in corpus.items():
@@ -317,7 +336,7 @@ def main() -> int:
             best_dev = mean_dev
             torch.save({"encoder": encoder.state_dict(), "heads": heads.state_dict(), "thresholds": thresholds,
                         "dev_macro_f1": dev, "epoch": epoch, "seed": SEED, "max_len": MAX_LEN,
-                        "frozen": args.frozen, "layers": args.layers, "features": list(FEATURE_NAMES)},
+                        "frozen": args.frozen, "layers": args.layers, "ffn": args.ffn, "features": list(FEATURE_NAMES)},
                        args.out / "best.pt")
     cache.fill(ge_all_texts, label="goemotions (all)")
     fit_emotion_head(args.out / "best.pt", encoder, heads, cache, ge_all_texts, ge_all_labels)
