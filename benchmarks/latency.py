@@ -106,7 +106,8 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
         report["fp32_onnx"] = measure(scorer_step(fp32), runs)
     layers = int(int8.manifest.training.get("layers", 6))
     report["encoder_layers"] = layers
-    report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads, layers)
+    ffn = int8.manifest.training.get("ffn")  # None: MiniLM's full feed-forward width
+    report["pytorch_eager_fp32"] = _torch_eager(ids, runs, threads, layers, ffn)
     base = report["int8_onnx"]["median_ms"]  # type: ignore[index]
     for key in ("fp32_onnx", "pytorch_eager_fp32"):
         if isinstance(report.get(key), dict):
@@ -114,7 +115,8 @@ def learned(runs: int, threads: int) -> dict[str, object] | None:
     return report
 
 
-def _torch_eager(ids: list[int], runs: int, threads: int, layers: int) -> dict[str, float] | str:
+def _torch_eager(ids: list[int], runs: int, threads: int, layers: int, ffn: int | None
+                 ) -> dict[str, float] | str:
     """The same encoder architecture in PyTorch eager (fine-tuned weights if a checkpoint exists)."""
     try:
         import torch
@@ -123,7 +125,7 @@ def _torch_eager(ids: list[int], runs: int, threads: int, layers: int) -> dict[s
     except ImportError:
         return "torch/transformers not installed (training extras)"
     torch.set_num_threads(threads)
-    encoder = Encoder(base_model_dir(), frozen=layers, layers=layers)
+    encoder = Encoder(base_model_dir(), frozen=layers, layers=layers, ffn=ffn)
     checkpoint = ROOT / "training" / "checkpoints" / "run" / "best.pt"
     if checkpoint.is_file():
         encoder.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["encoder"])

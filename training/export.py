@@ -55,7 +55,7 @@ class ExportHeads(torch.nn.Module):
 
 def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6), state.get("ffn", 1536))
+    encoder = Encoder(base_model_dir(), state["frozen"], state.get("layers", 6), state.get("ffn"))
     encoder.load_state_dict(state["encoder"])
     heads = Heads(len(state["features"]))
     heads.load_state_dict(state["heads"])
@@ -104,7 +104,7 @@ def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
         "features": state["features"],
         "metrics": {"dev_macro_f1": state["dev_macro_f1"], "fused_operators": fused},
         "training": {"seed": state["seed"], "epochs_best": state["epoch"], "frozen_layers": state["frozen"],
-                     "layers": state.get("layers", 6)},
+                     "layers": state.get("layers", 6), "ffn": state.get("ffn")},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

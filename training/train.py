@@ -59,13 +59,13 @@ class Encoder(nn.Module):
     """MiniLM (its bottom ``layers``) + mean pooling. The bottom ``frozen`` layers run once per text
     (cached); only the layers above them are fine-tuned, which keeps CPU training inside the hour."""
 
-    def __init__(self, base_dir: Path, frozen: int, layers: int = 6, ffn: int = 1536) -> None:
+    def __init__(self, base_dir: Path, frozen: int, layers: int = 6, ffn: int | None = None) -> None:
         super().__init__()
         self.bert = load_bert(base_dir)
         # keep the bottom ``layers`` of MiniLM's six (dropping top layers costs least, Sajjad et al. 2023)
         self.bert.encoder.layer = self.bert.encoder.layer[:layers]
         self.bert.config.num_hidden_layers = layers
-        if ffn < self.bert.config.intermediate_size:
+        if ffn is not None and ffn < self.bert.config.intermediate_size:
             for layer in self.bert.encoder.layer:
                 prune_ffn(layer, ffn)
             self.bert.config.intermediate_size = ffn
@@ -248,7 +248,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "checkpoints" / "run")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (of 6): fewer run faster")
-    parser.add_argument("--ffn", type=int, default=1536, help="feed-forward neurons kept per layer (of 1536)")
+    parser.add_argument("--ffn", type=int, default=None, help="feed-forward neurons kept per layer (default: all 1536)")
     parser.add_argument("--frozen", type=int, default=0, help="bottom layers kept frozen (of --layers)")
     parser.add_argument("--pair-batch", type=int, default=16)
     parser.add_argument("--emotion-batch", type=int, default=64)
