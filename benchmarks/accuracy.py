@@ -53,7 +53,7 @@ def prf(pairs: list[tuple[bool, bool]]) -> dict[str, float]:
 
 def evaluate_labelled(guard: Guard, rows: list[tuple[Turn, dict[str, int]]]) -> dict[str, dict[str, float]]:
     verdicts = [guard.check_turn(turn) for turn, _ in rows]
-    report = {}
+    report: dict[str, dict[str, float]] = {}
     for m in MECHANISMS:
         report[m] = prf([(m in v.flags, bool(labels.get(m))) for v, (_, labels) in zip(verdicts, rows, strict=True)])
     report["macro"] = {"f1": round(sum(report[m]["f1"] for m in MECHANISMS) / len(MECHANISMS), 3)}
@@ -65,7 +65,7 @@ def evaluate_labelled(guard: Guard, rows: list[tuple[Turn, dict[str, int]]]) -> 
 
 def evaluate_alpaca(guard: Guard) -> dict[str, dict[str, float]]:
     emotional = {e["instruction"] for e in json.loads(EMOTIONAL.read_text(encoding="utf-8"))["instructions"]}
-    report = {}
+    report: dict[str, dict[str, float]] = {}
     for file in sorted(ALPACA_DIR.glob("*.json")):
         records = json.loads(file.read_text(encoding="utf-8"))
         neutral = [r for r in records if r["instruction"] not in emotional]

@@ -101,7 +101,7 @@ class Subscriber:
         self.client.on_connect = lambda c, *a: c.subscribe("guardrail/#", qos=1)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.reconnect_delay_set(0.05, 0.5)  # type: ignore[arg-type]  # paho uses the seconds as floats
         self.client.connect("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
         if not self._subscribed.wait(10):

@@ -59,7 +59,7 @@ def tune_thresholds(scorer: LearnedScorer, dev: list[PairExample], manifest_path
     manifest["metrics"]["dev_macro_f1_int8"] = {m: round(macro_f1(probs[:, j] >= tuned[j], gold[:, j]), 3)
                                                for j, m in enumerate(MECHANISMS)}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return manifest["thresholds"]  # type: ignore[no-any-return]
+    return manifest["thresholds"]
 
 
 def test_split_report(scorer: LearnedScorer, test: list[PairExample]) -> tuple[dict[str, object], np.ndarray]:

@@ -15,6 +15,7 @@ import math
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from guardrail.models.windows import load_tokenizer, token_windows
 from guardrail.types import MECHANISMS
 from training.data import N_EMOTIONS, SEED, PairExample, load_corpus, load_goemotions
 from training.metrics import best_thresholds, macro_f1
+
+if TYPE_CHECKING:  # transformers is imported lazily, at training time only
+    from transformers.models.bert.modeling_bert import BertLayer
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LEN = 128
@@ -93,7 +97,7 @@ class Encoder(nn.Module):
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def prune_ffn(layer: nn.Module, keep: int) -> None:
+def prune_ffn(layer: BertLayer, keep: int) -> None:
     """Keep the ``keep`` feed-forward neurons with the largest in x out weight norms."""
     w_in, w_out = layer.intermediate.dense, layer.output.dense
     score = w_in.weight.norm(dim=1) * w_out.weight.norm(dim=0)
@@ -108,7 +112,7 @@ def prune_ffn(layer: nn.Module, keep: int) -> None:
 
 
 def _layer_out(out: object) -> torch.Tensor:
-    return out[0] if isinstance(out, tuple) else out  # type: ignore[return-value]
+    return cast(torch.Tensor, out[0] if isinstance(out, tuple) else out)
 
 
 class Heads(nn.Module):
