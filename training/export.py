@@ -104,7 +104,7 @@ def export(checkpoint: Path, out: Path, work: Path) -> dict[str, object]:
         "features": state["features"],
         "metrics": {"dev_macro_f1": state["dev_macro_f1"], "fused_operators": fused},
         "training": {"seed": state["seed"], "epochs_best": state["epoch"], "frozen_layers": state["frozen"],
-                     "layers": state.get("layers", 6), "ffn": state.get("ffn")},
+                     "layers": encoder.layers, "ffn": state.get("ffn")},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

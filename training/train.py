@@ -252,7 +252,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "training" / "checkpoints" / "run")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--layers", type=int, default=3, help="MiniLM layers kept (of 6): fewer run faster")
-    parser.add_argument("--ffn", type=int, default=None, help="feed-forward neurons kept per layer (default: all 1536)")
+    parser.add_argument("--ffn", type=int, default=None, help="feed-forward neurons kept per layer (default: all)")
     parser.add_argument("--frozen", type=int, default=0, help="bottom layers kept frozen (of --layers)")
     parser.add_argument("--pair-batch", type=int, default=16)
     parser.add_argument("--emotion-batch", type=int, default=64)
